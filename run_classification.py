@@ -17,14 +17,16 @@ Run `python run_classification.py --help` for every argument.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import shlex
 import sys
+import time
 from dataclasses import dataclass, field
 
 import datasets
-import numpy as np
 import transformers
 from transformers import (
     AutoConfig,
@@ -64,6 +66,14 @@ from textclf.metrics import (
     make_compute_metrics,
     resolve_metric,
 )
+from textclf.predictions import (
+    ID_COLUMN,
+    logits_to_probabilities,
+    prediction_names,
+    write_prediction_table,
+    write_predict_results,
+)
+from textclf.report import EVAL_PREDICTIONS, RUN_INFO, TEST_PREDICTIONS, write_run_report
 from textclf.offline import (
     ResolvedModel,
     enable_offline_mode,
@@ -446,7 +456,9 @@ def task_from_config(config) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
+    arguments = sys.argv[1:] if argv is None else argv
+    model_args, data_args, training_args = parse_arguments(arguments)
     setup_logging(training_args)
     logger.warning(
         f"Process rank: {training_args.local_process_index}, device: {training_args.device}, n_gpu: {training_args.n_gpu}, "
@@ -475,6 +487,14 @@ def main(argv: list[str] | None = None) -> None:
     ):
         if needed and split not in raw_datasets:
             raise UserInputError(f"{option} needs {SPLIT_OPTIONS[split]} (or a dataset with a {split!r} split)")
+
+    # The text: one or more columns, checked in every split before anything heavy is loaded.
+    first_split = next(iter(raw_datasets))
+    text_columns = resolve_text_columns(
+        data_args.text_column_names, raw_datasets[first_split].column_names, sources[first_split]
+    )
+    for split in raw_datasets:
+        resolve_text_columns(",".join(text_columns), raw_datasets[split].column_names, sources[split])
 
     # Labels: which task, which classes.
     labelled_splits = rename_label_column(raw_datasets, data_args.label_column_name, sources)
@@ -510,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("Labels: %s", config.id2label)
 
     metric_name = data_args.metric_name or {REGRESSION: "mse", MULTI_LABEL: "f1", SINGLE_LABEL: "accuracy"}[task]
-    metric = load_metric(metric_name, task, cache_dir=model_args.cache_dir) if training_args.do_eval else None
+    metric = load_metric(metric_name, task, cache_dir=model_args.cache_dir)
 
     tokenizer = AutoTokenizer.from_pretrained(
         tokenizer_source.path,
@@ -538,12 +558,6 @@ def main(argv: list[str] | None = None) -> None:
         )
     max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
     padding = "max_length" if data_args.pad_to_max_length else False
-    first_split = next(iter(raw_datasets))
-    text_columns = resolve_text_columns(
-        data_args.text_column_names, raw_datasets[first_split].column_names, sources[first_split]
-    )
-    for split in raw_datasets:
-        resolve_text_columns(",".join(text_columns), raw_datasets[split].column_names, sources[split])
     label_to_id = None if label_list is None else config.label2id
 
     def preprocess_function(examples):
@@ -587,7 +601,7 @@ def main(argv: list[str] | None = None) -> None:
         args=training_args,
         train_dataset=train_dataset if training_args.do_train else None,
         eval_dataset=eval_dataset if training_args.do_eval else None,
-        compute_metrics=make_compute_metrics(metric, task, label_list) if metric is not None else None,
+        compute_metrics=make_compute_metrics(metric, task, label_list),
         processing_class=tokenizer,
         data_collator=data_collator,
     )
@@ -601,23 +615,55 @@ def main(argv: list[str] | None = None) -> None:
         trainer.save_metrics("train", metrics)
         trainer.save_state()
 
+    output_dir = training_args.output_dir
+    id2label = model.config.id2label
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
-        metrics = trainer.evaluate(eval_dataset=eval_dataset)
+        # predict() rather than evaluate(): the same metrics, and the predictions for the report.
+        evaluation = trainer.predict(eval_dataset, metric_key_prefix="eval")
+        metrics = evaluation.metrics
         metrics["eval_samples"] = len(eval_dataset)
+        trainer.log(metrics)
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
+        if trainer.is_world_process_zero():
+            write_prediction_table(
+                os.path.join(output_dir, EVAL_PREDICTIONS),
+                prediction_names(logits_to_predictions(evaluation.predictions, task), task, id2label),
+                logits_to_probabilities(evaluation.predictions, task),
+                task,
+                id2label,
+                ids=column_or_none(eval_dataset, ID_COLUMN),
+                references=prediction_names(evaluation.label_ids, task, id2label),
+            )
 
     if training_args.do_predict:
         logger.info("*** Predict ***")
-        if LABEL in predict_dataset.features:
+        # A test file with a label on every row (IMDB's official test split) is scored too.
+        test_is_scored = LABEL in predict_dataset.features and every_row_labelled(predict_dataset, task)
+        if LABEL in predict_dataset.features and not test_is_scored:
             predict_dataset = predict_dataset.remove_columns(LABEL)
-        logits = trainer.predict(predict_dataset, metric_key_prefix="predict").predictions
-        predictions = logits_to_predictions(logits, task)
+        prediction = trainer.predict(predict_dataset, metric_key_prefix="test")
+        logits = prediction.predictions
+        names = prediction_names(logits_to_predictions(logits, task), task, id2label)
+        if test_is_scored:
+            metrics = prediction.metrics
+            metrics["test_samples"] = len(predict_dataset)
+            trainer.log_metrics("test", metrics)
+            trainer.save_metrics("test", metrics)
         if trainer.is_world_process_zero():
-            output_predict_file = os.path.join(training_args.output_dir, "predict_results.txt")
-            write_predict_results(output_predict_file, predictions, task, model.config.id2label)
-            logger.info(f"Predict results saved at {output_predict_file} ({len(predictions)} rows)")
+            output_predict_file = os.path.join(output_dir, "predict_results.txt")
+            write_predict_results(output_predict_file, names, task)
+            write_prediction_table(
+                os.path.join(output_dir, TEST_PREDICTIONS),
+                names,
+                logits_to_probabilities(logits, task),
+                task,
+                id2label,
+                ids=column_or_none(predict_dataset, ID_COLUMN),
+                references=prediction_names(prediction.label_ids, task, id2label) if test_is_scored else None,
+            )
+            logger.info(f"Predict results saved at {output_predict_file} ({len(names)} rows)")
 
     kwargs = {"finetuned_from": model_source.display_name, "tasks": "text-classification"}
     if model_source.license:
@@ -626,6 +672,26 @@ def main(argv: list[str] | None = None) -> None:
         trainer.push_to_hub(**kwargs)
     else:
         trainer.create_model_card(**kwargs)
+
+    if trainer.is_world_process_zero():
+        run_info = {
+            "model": model_source.display_name,
+            "model_path": model_source.path,
+            "parameters": model.num_parameters(),
+            "task": task,
+            "labels": label_list,
+            "metric": metric_name,
+            "text_columns": text_columns,
+            "label_column": data_args.label_column_name or LABEL,
+            "data": {split: {"file": sources[split], "rows": raw_datasets[split].num_rows} for split in raw_datasets},
+            "hyperparameters": run_hyperparameters(data_args, training_args, max_seq_length),
+            "device": str(training_args.device) + (f" x {training_args.world_size}" if training_args.world_size > 1 else ""),
+            "wall_time_seconds": round(time.monotonic() - started, 1),
+            "command": shlex.join(["python", "run_classification.py", *arguments]),
+        }
+        with open(os.path.join(output_dir, RUN_INFO), "w", encoding="utf-8") as file:
+            json.dump(run_info, file, indent=2)
+        write_run_report(output_dir)
 
 
 def labels_of_trained_model(config, raw_datasets, task: str, labelled_splits: list[str], sources: dict) -> list[str]:
@@ -668,23 +734,38 @@ def evaluation_split(raw_datasets: datasets.DatasetDict, labelled_splits: list[s
     raise UserInputError("--do_eval needs labelled data: pass --validation_file (or a test file with labels)")
 
 
+def every_row_labelled(dataset: datasets.Dataset, task: str) -> bool:
+    """After encoding, a missing class label is -1 and a missing regression target None."""
+    if task == MULTI_LABEL:
+        return False  # a missing list encodes as "no label", indistinguishable from a real empty set
+    return all(label is not None and label != -1 for label in dataset[LABEL])
+
+
+def column_or_none(dataset: datasets.Dataset, column: str) -> list | None:
+    return dataset[column] if column in dataset.column_names else None
+
+
+def run_hyperparameters(data_args: DataTrainingArguments, training_args: TrainingArguments, max_seq_length: int) -> dict:
+    """The settings a reader of the report needs to reproduce or compare the run."""
+    return {
+        "num_train_epochs": training_args.num_train_epochs,
+        "learning_rate": training_args.learning_rate,
+        "per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+        "max_seq_length": max_seq_length,
+        "padding": "max_length" if data_args.pad_to_max_length else "dynamic",
+        "weight_decay": training_args.weight_decay,
+        "warmup_steps": training_args.warmup_steps,
+        "lr_scheduler_type": getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type),
+        "train_sampling_strategy": training_args.train_sampling_strategy,
+        "max_train_samples": data_args.max_train_samples,
+        "seed": training_args.seed,
+    }
+
+
 def first_rows(dataset: datasets.Dataset, limit: int | None) -> datasets.Dataset:
     """`--max_*_samples`: the first `limit` rows."""
     return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
-
-
-def write_predict_results(path: str, predictions: np.ndarray, task: str, id2label: dict[int, str]) -> None:
-    """Upstream's predict_results.txt: `index<TAB>prediction`, label names for classes."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as writer:
-        writer.write("index\tprediction\n")
-        for index, item in enumerate(predictions):
-            if task == REGRESSION:
-                writer.write(f"{index}\t{item:3.3f}\n")
-            elif task == MULTI_LABEL:
-                writer.write(f"{index}\t{[id2label[i] for i in range(len(item)) if item[i] == 1]}\n")
-            else:
-                writer.write(f"{index}\t{id2label[int(item)]}\n")
 
 
 def cli() -> int:

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import (
     QUICK_TRAINING,
@@ -82,6 +84,11 @@ def test_handout_command_with_unlabelled_test_file(tmp_path, tiny_model, metric)
                  "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert (output / name).exists(), name
     assert "switched to offline mode" in result.stdout
+    # Kaggle's submission format: id,target, every test row in file order.
+    submission = pd.read_csv(output / "submission.csv")
+    assert list(submission.columns) == ["id", "target"]
+    assert submission["id"].tolist() == [row["id"] for row in test_rows]
+    assert submission["target"].astype(str).tolist() == predictions
 
 
 def test_training_learns_and_predicts_in_file_order(tmp_path, tiny_model):
@@ -104,6 +111,24 @@ def test_training_learns_and_predicts_in_file_order(tmp_path, tiny_model):
     expected = [row["label"] for row in test_rows]
     agreement = sum(p == e for p, e in zip(predictions, expected)) / len(expected)
     assert len(predictions) == len(expected) and agreement >= 0.9
+
+    # predictions.csv: the same predictions with ids and class probabilities.
+    table = pd.read_csv(tmp_path / "out/predictions.csv")
+    assert list(table.columns) == ["id", "prediction", "prob_negative", "prob_positive"]
+    assert table["prediction"].tolist() == predictions
+    assert np.allclose(table[["prob_negative", "prob_positive"]].sum(axis=1), 1.0, atol=1e-5)
+    assert ((table["prob_positive"] > 0.5) == (table["prediction"] == "positive")).all()
+    # The report: metrics agree with the Trainer's, the confusion matrix counts every validation row.
+    metrics = read_json(tmp_path / "out/validation_metrics.json")
+    assert metrics["accuracy"] == pytest.approx(read_json(tmp_path / "out/eval_results.json")["eval_accuracy"])
+    assert metrics["positive_class"] == "positive" and 0.9 <= metrics["positive_f1"] <= 1.0
+    assert sum(map(sum, metrics["confusion_matrix"]["counts"])) == 80
+    report = (tmp_path / "out/report.md").read_text()
+    for section in ("## Validation results (80 rows", "### Per class", "![confusion matrix]", "![learning curves]",
+                    "## Hyperparameters", "## Command"):
+        assert section in report
+    for picture in ("confusion_matrix.png", "learning_curves.png"):
+        assert (tmp_path / "out" / picture).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_multiclass_f1_uses_macro_average(tmp_path, tiny_model):
@@ -142,6 +167,9 @@ def test_regression_from_float_labels_with_json_arguments_file(tmp_path, tiny_mo
     # No validation file: evaluation falls back to the labelled test file, with a warning.
     assert "Falling back to test dataset" in result.stdout
     assert read_json(tmp_path / "out/eval_results.json")["eval_mse"] >= 0.0
+    # The test file has labels on every row: it is scored as well.
+    assert read_json(tmp_path / "out/test_results.json")["test_samples"] == 20
+    assert "## Test results (20 rows" in (tmp_path / "out/report.md").read_text()
     predictions = read_predictions(tmp_path / "out/predict_results.txt")
     assert len(predictions) == 20 and all(float(p) == float(p) for p in predictions)
 

@@ -1,0 +1,38 @@
+# The steps every task script shares; sourced by scripts/train_<task>.sh after it sets its variables.
+# Prepares the data if needed, then trains, evaluates and predicts with run_classification.py.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bash scripts/setup.sh
+source .venv/bin/activate  # so that LAUNCHER's python, torchrun or accelerate is the venv's
+
+if [ ! -f "$DATA_DIR/train.csv" ]; then
+  if [ -z "$RAW_DIR" ]; then
+    for candidate in "data/raw/$TASK" "../shared/data/$TASK"; do
+      if [ -d "$candidate" ]; then RAW_DIR=$candidate; break; fi
+    done
+  fi
+  if [ -z "$RAW_DIR" ]; then
+    echo "error: no raw $TASK data: put the raw files in data/raw/$TASK/ or set RAW_DIR (see README.md)" >&2
+    exit 2
+  fi
+  python prepare_data.py --task "$TASK" --raw_dir "$RAW_DIR" --output_dir "$DATA_DIR" --seed "$SEED" ${PREPARE_FLAGS:-}
+fi
+
+optional=()
+if [ -n "$MAX_TRAIN_SAMPLES" ]; then optional+=(--max_train_samples "$MAX_TRAIN_SAMPLES"); fi
+if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL_SAMPLES"); fi
+
+started=$(date +%s)
+$LAUNCHER run_classification.py \
+  --model_name_or_path "$MODEL" \
+  --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
+  --text_column_names "$TEXT_COLUMNS" --label_column_name "$LABEL_COLUMN" --metric_name "$METRIC" \
+  --do_train --do_eval --do_predict --shuffle_train_dataset \
+  --max_seq_length "$MAX_SEQ_LENGTH" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size 64 \
+  --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
+  --train_sampling_strategy group_by_length \
+  --eval_strategy epoch --save_strategy no --logging_steps 20 \
+  --output_dir "$OUTPUT_DIR" "${optional[@]}"
+
+echo
+echo "Done in $(( $(date +%s) - started )) s. Read $OUTPUT_DIR/report.md; test predictions with probabilities: $OUTPUT_DIR/predictions.csv"

@@ -1,0 +1,71 @@
+"""Prediction files a run writes: upstream's predict_results.txt and tables with probabilities."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from textclf.metrics import MULTI_LABEL, REGRESSION
+
+ID_COLUMN = "id"
+
+
+def logits_to_probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    """Softmax over classes, a sigmoid per label for multi-label, the score itself for regression."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if task == REGRESSION:
+        return logits.reshape(len(logits), -1)
+    if task == MULTI_LABEL:
+        return 1.0 / (1.0 + np.exp(-logits))
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def prediction_names(predictions: np.ndarray, task: str, id2label: dict[int, str]) -> list:
+    """Label names for class ids, lists of names for multi-hot rows, scores for regression."""
+    if task == REGRESSION:
+        return [float(p) for p in predictions]
+    if task == MULTI_LABEL:
+        return [[id2label[i] for i in np.flatnonzero(row)] for row in predictions]
+    return [id2label[int(p)] for p in predictions]
+
+
+def write_predict_results(path: str, names: list, task: str) -> None:
+    """Upstream's predict_results.txt: `index<TAB>prediction`, label names for classes."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as writer:
+        writer.write("index\tprediction\n")
+        for index, item in enumerate(names):
+            writer.write(f"{index}\t{item:3.3f}\n" if task == REGRESSION else f"{index}\t{item}\n")
+
+
+def write_prediction_table(
+    path: str,
+    names: list,
+    probabilities: np.ndarray,
+    task: str,
+    id2label: dict[int, str],
+    ids: list | None = None,
+    references: list | None = None,
+) -> None:
+    """One row per example, in data order: id (when the data has one), label (when known),
+    prediction, and the probability of every class (`prob_<label>`) unless it is regression."""
+    columns = ([ID_COLUMN] if ids is not None else []) + (["label"] if references is not None else []) + ["prediction"]
+    if task != REGRESSION:
+        columns += [f"prob_{id2label[i]}" for i in range(probabilities.shape[1])]
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        for index, name in enumerate(names):
+            row = [ids[index]] if ids is not None else []
+            row += [format_label(references[index])] if references is not None else []
+            row.append(format_label(name))
+            if task != REGRESSION:
+                row += [f"{p:.6f}" for p in probabilities[index]]
+            writer.writerow(row)
+
+
+def format_label(value) -> str:
+    return "|".join(value) if isinstance(value, list) else str(value)

@@ -1,0 +1,285 @@
+"""What a person reads after a run: validation metrics, a confusion matrix, learning curves, report.md.
+
+Built from the files the run left in its output directory (run_info.json, trainer_state.json,
+eval_predictions.csv, predictions.csv), so `python -m textclf.report RUN_DIR` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textclf.metrics import MULTI_LABEL, REGRESSION
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO = "run_info.json"
+EVAL_PREDICTIONS = "eval_predictions.csv"
+TEST_PREDICTIONS = "predictions.csv"
+SUBMISSION = "submission.csv"
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def split_labels(cell) -> list[str]:
+    return [] if pd.isna(cell) or cell == "" else str(cell).split("|")
+
+
+def validation_metrics(table: pd.DataFrame, task: str, labels: list[str]) -> dict:
+    """Accuracy, macro F1, positive-class scores (binary), per-class report and confusion matrix."""
+    from sklearn.metrics import (
+        classification_report,
+        confusion_matrix,
+        f1_score,
+        mean_absolute_error,
+        mean_squared_error,
+        precision_recall_fscore_support,
+    )
+
+    if task == REGRESSION:
+        truth, predicted = table["label"].astype(float), table["prediction"].astype(float)
+        return {
+            "mse": float(mean_squared_error(truth, predicted)),
+            "mae": float(mean_absolute_error(truth, predicted)),
+            "pearsonr": float(np.corrcoef(truth, predicted)[0, 1]) if len(table) > 1 else float("nan"),
+        }
+    if task == MULTI_LABEL:
+        def multi_hot(column):
+            return np.array([[label in split_labels(cell) for label in labels] for cell in table[column]], dtype=int)
+
+        truth, predicted = multi_hot("label"), multi_hot("prediction")
+        report = classification_report(truth, predicted, target_names=labels, output_dict=True, zero_division=0)
+        return {
+            "subset_accuracy": float((truth == predicted).all(axis=1).mean()),
+            "micro_f1": float(f1_score(truth, predicted, average="micro", zero_division=0)),
+            "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+            "per_class": {label: report[label] for label in labels},
+        }
+    truth, predicted = table["label"].astype(str), table["prediction"].astype(str)
+    report = classification_report(truth, predicted, labels=labels, output_dict=True, zero_division=0)
+    metrics = {
+        "accuracy": float((truth == predicted).mean()),
+        "macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+    }
+    if len(labels) == 2:
+        positive = labels[1]
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            truth, predicted, labels=[positive], average=None, zero_division=0
+        )
+        metrics |= {
+            "positive_class": positive,
+            "positive_f1": float(f1[0]),
+            "positive_precision": float(precision[0]),
+            "positive_recall": float(recall[0]),
+        }
+    metrics["per_class"] = {label: report[label] for label in labels}
+    metrics["confusion_matrix"] = {
+        "labels": labels,
+        "rows_are": "true label",
+        "columns_are": "predicted label",
+        "counts": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }
+    return metrics
+
+
+def plot_confusion_matrix(matrix: dict, path: Path, split: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.array(matrix["counts"])
+    labels = matrix["labels"]
+    size = max(3.5, 0.9 * len(labels) + 2)
+    figure, axes = plt.subplots(figsize=(size, size * 0.85))
+    image = axes.imshow(counts, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted label")
+    axes.set_ylabel("true label")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, column), count in np.ndenumerate(counts):
+        axes.text(column, row, str(count), ha="center", va="center", color="white" if count > threshold else "black")
+    axes.set_title(f"Confusion matrix ({split})")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def learning_curve_points(state: dict, results: dict, metric_key: str) -> tuple[list, list, list, list]:
+    """(steps, training losses), (steps, validation metric values) from trainer_state.json, plus
+    the final evaluation (all_results.json), which comes after the state is saved."""
+    log_history = state.get("log_history", [])
+    loss_steps = [entry["step"] for entry in log_history if "loss" in entry]
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    eval_steps = [entry["step"] for entry in log_history if metric_key in entry]
+    values = [entry[metric_key] for entry in log_history if metric_key in entry]
+    final_step = state.get("global_step")
+    if metric_key in results and final_step is not None and final_step not in eval_steps:
+        eval_steps.append(final_step)
+        values.append(results[metric_key])
+    return loss_steps, losses, eval_steps, values
+
+
+def plot_learning_curves(state: dict, results: dict, metric_key: str, path: Path) -> bool:
+    loss_steps, losses, eval_steps, values = learning_curve_points(state, results, metric_key)
+    if not losses and not values:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axes, metric_axes) = plt.subplots(1, 2, figsize=(10, 3.6))
+    loss_axes.plot(loss_steps, losses, marker="." if len(losses) < 30 else None)
+    loss_axes.set_title("training loss")
+    loss_axes.set_xlabel("step")
+    metric_axes.plot(eval_steps, values, marker="o", color="tab:orange")
+    metric_axes.set_title(f"validation {metric_key.removeprefix('eval_')}")
+    metric_axes.set_xlabel("step")
+    for axes in (loss_axes, metric_axes):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def write_submission(run_dir: Path, label_column: str) -> bool:
+    """Kaggle's format, `id,<label column>`, when the test file has an id column."""
+    table = pd.read_csv(run_dir / TEST_PREDICTIONS, dtype=str, keep_default_na=False)
+    if "id" not in table.columns:
+        return False
+    table[["id", "prediction"]].rename(columns={"prediction": label_column}).to_csv(run_dir / SUBMISSION, index=False)
+    return True
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(format_value(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metrics_section(split: str, metrics: dict, data: dict) -> list[str]:
+    """Metrics, per-class table and confusion matrix of one scored split."""
+    evaluated = data.get(split) or data.get("test", {})  # evaluation falls back to the test file
+    lines = [f"## {split.capitalize()} results ({metrics['rows']:,} rows of `{evaluated.get('file', '?')}`)", ""]
+    if "positive_class" in metrics:
+        lines += [f"Positive class for the binary scores: `{metrics['positive_class']}`.", ""]
+    scalar = [[name, value] for name, value in metrics.items() if isinstance(value, float)]
+    lines += [markdown_table(["metric", "value"], scalar), ""]
+    if "per_class" in metrics:
+        rows = [[label, m["precision"], m["recall"], m["f1-score"], int(m["support"])] for label, m in metrics["per_class"].items()]
+        lines += ["### Per class", "", markdown_table(["class", "precision", "recall", "f1", "support"], rows), ""]
+    if "confusion_matrix" in metrics:
+        matrix = metrics["confusion_matrix"]
+        rows = [[f"true {label}", *counts] for label, counts in zip(matrix["labels"], matrix["counts"])]
+        picture = "confusion_matrix.png" if split == "validation" else f"{split}_confusion_matrix.png"
+        header = ["", *[f"predicted {label}" for label in matrix["labels"]]]
+        lines += ["### Confusion matrix", "", markdown_table(header, rows), "", f"![confusion matrix]({picture})", ""]
+    return lines
+
+
+def render_report(run_dir: Path, info: dict, scores: dict, results: dict, has_curves: bool) -> str:
+    data = info.get("data", {})
+    hyper = info.get("hyperparameters", {})
+    lines = [f"# Run report: {run_dir.name}", ""]
+    train = data.get("train")
+    summary = f"Fine-tuned **{info.get('model')}** ({info.get('parameters', 0):,} parameters) for {info.get('task', '').replace('_', ' ')}"
+    if train:
+        summary += f" on {train['rows']:,} rows of `{train['file']}`"
+    summary += f", predicting `{info.get('label_column')}` from `{', '.join(info.get('text_columns', []))}`"
+    if info.get("labels"):
+        summary += f" ({len(info['labels'])} classes: {', '.join(info['labels'])})"
+    lines += [summary + ".", ""]
+    if "train_runtime" in results:
+        lines += [
+            f"Training took {results['train_runtime']:.0f} s ({results.get('train_samples_per_second', 0):.1f} samples/s); "
+            f"the whole run {info.get('wall_time_seconds', 0):.0f} s on {info.get('device', 'cpu')}.",
+            "",
+        ]
+    for split, metrics in scores.items():
+        if metrics:
+            lines += metrics_section(split, metrics, data)
+    if has_curves:
+        lines += ["## Learning curves", "", "![learning curves](learning_curves.png)", ""]
+    lines += ["## Data", "", markdown_table(["split", "file", "rows"], [[s, d["file"], d["rows"]] for s, d in data.items()]), ""]
+    lines += ["## Hyperparameters", "", markdown_table(["setting", "value"], [[k, str(v)] for k, v in hyper.items()]), ""]
+    if info.get("command"):
+        lines += ["## Command", "", "```", info["command"], "```", ""]
+    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix in (".json", ".csv", ".txt", ".png", ".md"))
+    lines += ["## Files", "", ", ".join(f"`{name}`" for name in files), ""]
+    return "\n".join(lines)
+
+
+def score_predictions(run_dir: Path, table_name: str, split: str, task: str, labels: list[str]) -> dict:
+    """Metrics of a prediction table that has the true labels; files prefixed with the split."""
+    path = run_dir / table_name
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path, dtype={"label": str, "prediction": str}, keep_default_na=False)
+    if "label" not in table.columns:
+        return {}
+    metrics = {"rows": len(table)} | validation_metrics(table, task, labels)
+    (run_dir / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if "confusion_matrix" in metrics:
+        matrix = metrics["confusion_matrix"]
+        prefix = "" if split == "validation" else f"{split}_"
+        pd.DataFrame(matrix["counts"], index=matrix["labels"], columns=matrix["labels"]).to_csv(
+            run_dir / f"{prefix}confusion_matrix.csv", index_label="true \\ predicted"
+        )
+        plot_confusion_matrix(matrix, run_dir / f"{prefix}confusion_matrix.png", split)
+    return metrics
+
+
+def write_run_report(run_dir: str | Path) -> Path:
+    """Write validation (and test) metrics, confusion matrices, learning curves, submission.csv, report.md."""
+    run_dir = Path(run_dir)
+    info = read_json(run_dir / RUN_INFO)
+    state = read_json(run_dir / "trainer_state.json")
+    results = read_json(run_dir / "all_results.json")
+    task, labels = info.get("task"), info.get("labels") or []
+    scores = {
+        "validation": score_predictions(run_dir, EVAL_PREDICTIONS, "validation", task, labels),
+        "test": score_predictions(run_dir, TEST_PREDICTIONS, "test", task, labels),
+    }
+    has_curves = plot_learning_curves(
+        state, results, f"eval_{info.get('metric', 'accuracy')}", run_dir / "learning_curves.png"
+    )
+    if (run_dir / TEST_PREDICTIONS).exists() and info.get("label_column"):
+        write_submission(run_dir, info["label_column"])
+    report = run_dir / "report.md"
+    report.write_text(render_report(run_dir, info, scores, results, has_curves), encoding="utf-8")
+    logger.info("Run report written to %s", report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rebuild the report of a finished run.")
+    parser.add_argument("run_dir", help="the --output_dir of a run_classification.py run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not (Path(args.run_dir) / RUN_INFO).exists():
+        sys.stderr.write(f"error: {args.run_dir}: no {RUN_INFO}; is it the output directory of a run?\n")
+        return 2
+    write_run_report(args.run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
