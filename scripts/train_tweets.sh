@@ -16,7 +16,7 @@ RAW_DIR=${RAW_DIR:-}                    # Kaggle's train.csv/test.csv; looked fo
 DATA_DIR=${DATA_DIR:-data/tweets}
 
 TASK=tweets
-TEXT_COLUMNS=text          # keyword,location,text also works: empty cells are skipped
+TEXT_COLUMNS=${TEXT_COLUMNS:-text}  # "keyword,text" also works: empty cells are skipped
 LABEL_COLUMN=target
 METRIC=f1                  # F1 of the disaster class, the competition's metric
 source "$(dirname "$0")/lib/run_task.sh"

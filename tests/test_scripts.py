@@ -1,0 +1,69 @@
+"""The task scripts end to end on tiny raw files in each dataset's original format, with a tiny model."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+
+import pandas as pd
+from conftest import REPO_ROOT, sentiment_rows, write_csv
+
+
+def run_script(name: str, tmp_path, tiny_model, raw_dir, **overrides) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "MODEL": str(tiny_model), "RAW_DIR": str(raw_dir), "DATA_DIR": str(tmp_path / "data"),
+        "OUTPUT_DIR": str(tmp_path / "run"), "EPOCHS": "3", "LR": "2e-3", "BATCH_SIZE": "8",
+        "MAX_SEQ_LENGTH": "32", "TOKENIZERS_PARALLELISM": "false", **overrides,
+    }
+    result = subprocess.run(["bash", str(REPO_ROOT / "scripts" / name)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_train_tweets_writes_a_kaggle_submission(tmp_path, tiny_model):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = sentiment_rows(200, seed=4)
+    write_csv(raw / "train.csv", [
+        {"id": r["id"], "keyword": "", "location": "", "text": r["text"], "target": r["label"]} for r in rows
+    ])
+    test_rows = [{"id": 1000 + r["id"] * 3, "keyword": "", "location": "", "text": r["text"]} for r in sentiment_rows(30, seed=5)]
+    write_csv(raw / "test.csv", test_rows)
+    result = run_script("train_tweets.sh", tmp_path, tiny_model, raw)
+    assert "report.md" in result.stdout
+    submission = pd.read_csv(tmp_path / "run/submission.csv")
+    assert list(submission.columns) == ["id", "target"]
+    assert submission["id"].tolist() == [row["id"] for row in test_rows]
+    assert set(submission["target"]) <= {0, 1}
+    assert "## Validation results" in (tmp_path / "run/report.md").read_text()
+
+
+def test_train_imdb_scores_the_official_test_split(tmp_path, tiny_model):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for split, count, seed in (("train", 200, 1), ("test", 40, 2)):
+        write_csv(raw / f"{split}.csv", sentiment_rows(count, seed=seed), columns=["id", "label", "text"])
+    run_script("train_imdb.sh", tmp_path, tiny_model, raw, MAX_TRAIN_SAMPLES="", MAX_EVAL_SAMPLES="")
+    test_metrics = pd.read_json(tmp_path / "run/test_results.json", typ="series")
+    assert test_metrics["test_samples"] == 40 and test_metrics["test_accuracy"] >= 0.8
+    predictions = pd.read_csv(tmp_path / "run/predictions.csv")
+    assert set(predictions["label"]) == {"negative", "positive"}
+    assert "## Test results (40 rows" in (tmp_path / "run/report.md").read_text()
+
+
+def test_train_agnews_carves_splits_from_the_test_file(tmp_path, tiny_model):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    words = {1: "storm", 2: "team", 3: "market", 4: "news"}
+    with open(raw / "test.csv", "w", newline="") as file:
+        writer = csv.writer(file, quoting=csv.QUOTE_ALL)
+        for index in range(160):
+            label = index % 4 + 1
+            writer.writerow([label, f"{words[label]} day {index}", f"the {words[label]} was a day"])
+    result = run_script("train_agnews.sh", tmp_path, tiny_model, raw)
+    assert "NOT comparable to published AG News results" in result.stdout + result.stderr
+    report = (tmp_path / "run/report.md").read_text()
+    assert "4 classes: Business, Sci/Tech, Sports, World" in report
+
