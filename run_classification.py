@@ -576,6 +576,7 @@ def main(argv: list[str] | None = None) -> None:
             desc="Running tokenizer on dataset",
         )
 
+    train_dataset = eval_dataset = predict_dataset = None
     if training_args.do_train:
         train_dataset = raw_datasets["train"]
         if data_args.shuffle_train_dataset:
@@ -599,8 +600,8 @@ def main(argv: list[str] | None = None) -> None:
     trainer = Trainer(
         model=model,
         args=training_args,
-        train_dataset=train_dataset if training_args.do_train else None,
-        eval_dataset=eval_dataset if training_args.do_eval else None,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         compute_metrics=make_compute_metrics(metric, task, label_list),
         processing_class=tokenizer,
         data_collator=data_collator,
@@ -683,7 +684,11 @@ def main(argv: list[str] | None = None) -> None:
             "metric": metric_name,
             "text_columns": text_columns,
             "label_column": data_args.label_column_name or LABEL,
-            "data": {split: {"file": sources[split], "rows": raw_datasets[split].num_rows} for split in raw_datasets},
+            "data": {
+                role: {"file": sources.get(role, sources.get("test")), "rows": dataset.num_rows}
+                for role, dataset in (("train", train_dataset), ("validation", eval_dataset), ("test", predict_dataset))
+                if dataset is not None
+            },
             "hyperparameters": run_hyperparameters(data_args, training_args, max_seq_length),
             "device": str(training_args.device) + (f" x {training_args.world_size}" if training_args.world_size > 1 else ""),
             "wall_time_seconds": round(time.monotonic() - started, 1),
