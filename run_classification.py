@@ -345,6 +345,32 @@ def distribute_over_cpu_processes_without_accelerator() -> None:
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
+def bf16_needs_use_cpu(arguments: dict[str, str | bool]) -> bool:
+    """`--bf16` on a machine without a GPU: train on the CPU in bf16 instead of failing.
+
+    transformers refuses `--bf16` without a GPU unless `--use_cpu` is also given ("Your setup
+    doesn't support bf16/gpu"), although CPUs with AVX512-BF16 or AMX train markedly faster in bf16.
+    """
+    import torch
+
+    wants_bf16 = str(arguments.get("bf16", False)).lower() in ("true", "yes", "1")
+    if wants_bf16 and "use_cpu" not in arguments and not torch.accelerator.is_available():
+        logger.warning("--bf16 without a GPU: training in bf16 on the CPU (--use_cpu True)")
+        return True
+    return False
+
+
+def command_line_flags(argv: list[str]) -> dict[str, str | bool]:
+    """The `--name [value]` pairs of a command line, enough to look up a few flags."""
+    flags = {}
+    for index, argument in enumerate(argv):
+        if argument.startswith("--"):
+            name, has_value, value = argument[2:].partition("=")
+            following = argv[index + 1] if index + 1 < len(argv) else "--"
+            flags[name] = value if has_value else (True if following.startswith("--") else following)
+    return flags
+
+
 def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataTrainingArguments, TrainingArguments]:
     distribute_over_cpu_processes_without_accelerator()
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
@@ -352,8 +378,18 @@ def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataTrainingArgume
         # A single .json argument holds all the arguments.
         if not os.path.isfile(argv[0]):
             raise UserInputError(f"{argv[0]}: no such arguments file")
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=translate_legacy_arguments(argv))
+        try:
+            with open(argv[0], encoding="utf-8") as arguments_file:
+                arguments = json.load(arguments_file)
+        except json.JSONDecodeError as error:
+            raise UserInputError(f"{argv[0]}: not valid JSON ({error})") from None
+        if bf16_needs_use_cpu(arguments):
+            arguments["use_cpu"] = True
+        return parser.parse_dict(arguments)
+    argv = translate_legacy_arguments(argv)
+    if bf16_needs_use_cpu(command_line_flags(argv)):
+        argv = [*argv, "--use_cpu", "True"]
+    return parser.parse_args_into_dataclasses(args=argv)
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
@@ -779,6 +815,8 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
         "warmup_steps": training_args.warmup_steps,
         "lr_scheduler_type": getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type),
         "train_sampling_strategy": training_args.train_sampling_strategy,
+        "bf16": training_args.bf16,
+        "optim": getattr(training_args.optim, "value", training_args.optim),
         "max_train_samples": data_args.max_train_samples,
         "seed": training_args.seed,
     }

@@ -11,6 +11,7 @@ WARMUP_STEPS=${WARMUP_STEPS:-20}
 MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-96}    # headline + description: ~37 words at the median
 MAX_TRAIN_SAMPLES=${MAX_TRAIN_SAMPLES:-}
 SEED=${SEED:-42}
+BF16=${BF16:-auto}                      # bfloat16 mixed precision: true, false, or auto (when this machine computes it fast)
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/agnews-$(basename "$MODEL")}
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # the original headerless train.csv/test.csv

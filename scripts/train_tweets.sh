@@ -10,6 +10,7 @@ WARMUP_STEPS=${WARMUP_STEPS:-20}
 MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-64}    # tweets are short: 99% fit in about 50 tokens
 MAX_TRAIN_SAMPLES=${MAX_TRAIN_SAMPLES:-} # empty: every training row
 SEED=${SEED:-42}
+BF16=${BF16:-auto}                      # bfloat16 mixed precision: true, false, or auto (when this machine computes it fast)
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/tweets-$(basename "$MODEL")}
 LAUNCHER=${LAUNCHER:-python}            # or "torchrun --nproc_per_node 2", "accelerate launch --multi_gpu --num_processes 2"
 RAW_DIR=${RAW_DIR:-}                    # Kaggle's train.csv/test.csv; looked for in data/raw/tweets, ../shared/data/tweets

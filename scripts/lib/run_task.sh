@@ -22,6 +22,9 @@ optional=()
 if [ -n "$MAX_TRAIN_SAMPLES" ]; then optional+=(--max_train_samples "$MAX_TRAIN_SAMPLES"); fi
 if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL_SAMPLES"); fi
 
+# bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py); fp32 elsewhere.
+if [ "${BF16:-auto}" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
+
 started=$(date +%s)
 $LAUNCHER run_classification.py \
   --model_name_or_path "$MODEL" \
@@ -30,7 +33,7 @@ $LAUNCHER run_classification.py \
   --do_train --do_eval --do_predict --shuffle_train_dataset \
   --max_seq_length "$MAX_SEQ_LENGTH" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size 64 \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
-  --train_sampling_strategy group_by_length \
+  --train_sampling_strategy group_by_length --bf16 "$BF16" --optim adamw_torch_fused \
   --eval_strategy epoch --save_strategy no --logging_steps 20 \
   --output_dir "$OUTPUT_DIR" "${optional[@]}"
 

@@ -1,0 +1,53 @@
+"""What this machine computes fast: decides whether training uses bfloat16 mixed precision.
+
+bf16 autocast helps only where the hardware has bf16 matrix units: GPUs since Ampere and CPUs
+with AVX512-BF16 or AMX (measured here, on a 2-core AMD EPYC with AVX512-BF16: 4x the fp32
+matmul rate). On CPUs without them PyTorch emulates bf16 and training gets slower, so on a CPU
+the answer comes from timing one matmul in each precision rather than from a list of models.
+
+    python -m textclf.hardware bf16    # prints true or false
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+# bf16 must beat fp32 by this much to be worth its small loss of precision.
+BF16_MIN_SPEEDUP = 1.5
+PROBE_SIZE = 1024
+
+
+def matmul_flops_per_second(dtype: torch.dtype, size: int = PROBE_SIZE, seconds: float = 0.3) -> float:
+    """The rate of one square matmul in `dtype` on the CPU, after a warm-up."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    runs, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds or runs < 3:
+        a @ b
+        runs += 1
+    return 2 * size**3 * runs / elapsed
+
+
+def bf16_is_fast() -> bool:
+    """True when bf16 mixed precision makes training markedly faster here."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if torch.accelerator.is_available():
+        return False  # other accelerators (MPS, XPU): keep fp32 rather than guess
+    speedup = matmul_flops_per_second(torch.bfloat16) / matmul_flops_per_second(torch.float32)
+    return speedup >= BF16_MIN_SPEEDUP
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("question", choices=["bf16"], help="bf16: is bfloat16 mixed precision fast here?")
+    parser.parse_args()
+    print("true" if bf16_is_fast() else "false")
+
+
+if __name__ == "__main__":
+    main()
