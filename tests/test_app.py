@@ -1,0 +1,329 @@
+"""The web demo (app.py) and its Predictor: served on localhost, queried with gradio_client and a
+real headless Chromium, on a tiny run written here in seconds. The Space builder is in test_space.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO_ROOT, sentiment_rows, write_csv
+
+# gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix, and noise in every run.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
+
+LABELS = ("negative", "positive")
+RUN_NAME = "tiny-sentiment"
+TWEET = "great day at the market"  # "great" is a positive word of the tiny vocabulary
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS_DIR = REPO_ROOT / "tests" / "artifacts"
+
+
+def write_tiny_run(project: Path, tiny_model: Path, name: str = RUN_NAME) -> Path:
+    """A finished run laid out as run_classification.py leaves it, trained in-process in a second."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    rows = sentiment_rows(96, seed=3, labels=LABELS)
+    (project / "data").mkdir(parents=True, exist_ok=True)
+    write_csv(project / "data/validation.csv", rows[64:])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_model, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
+    )
+    batch = tokenizer([row["text"] for row in rows[:64]], padding=True, return_tensors="pt")
+    targets = torch.tensor([LABELS.index(row["label"]) for row in rows[:64]])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        model(**batch, labels=targets).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    run_dir = project / "experiments" / name
+    model.save_pretrained(run_dir)
+    tokenizer.save_pretrained(run_dir)
+    run_info = {
+        "model": "tiny-bert", "task": "single_label_classification", "labels": list(LABELS), "metric": "accuracy",
+        "text_columns": ["text"], "label_column": "label",
+        "data": {"train": {"file": "data/train.csv", "rows": 64}, "validation": {"file": "data/validation.csv", "rows": 32}},
+        "hyperparameters": {"num_train_epochs": 30.0, "max_seq_length": 32},
+        "command": "python run_classification.py --output_dir experiments/" + name,
+    }
+    (run_dir / "run_info.json").write_text(json.dumps(run_info), encoding="utf-8")
+    metrics = {"rows": 32, "accuracy": 0.97, "macro_f1": 0.96, "positive_class": "positive",
+               "positive_f1": 0.95, "positive_precision": 0.94, "positive_recall": 0.96}
+    (run_dir / "validation_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_model) -> Path:
+    return write_tiny_run(tmp_path_factory.mktemp("project"), tiny_model)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(demo):
+    """The demo on a free localhost port, always shut down afterwards."""
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_run):
+    import app
+
+    with serving(app.create_app(tiny_run, tiny_run.parent)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def confidences(result: dict) -> dict[str, float]:
+    return {item["label"]: item["confidence"] for item in result["confidences"]}
+
+
+# --- Predictor ------------------------------------------------------------------------------------
+
+
+def test_predictor_returns_probabilities_in_input_order(tiny_run):
+    from textclf.predictor import Predictor
+
+    predictor = Predictor.from_run(tiny_run)
+    assert predictor.labels == list(LABELS)
+    assert predictor.model_name == "tiny-bert"
+    assert predictor.max_length == 32
+    texts = ["good", "bad news of the storm and the fire on the market day", "sad", "the team won a great game"]
+    probabilities = predictor.predict_proba(texts, batch_size=2)
+    assert probabilities.shape == (4, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    one_by_one = np.vstack([predictor.predict_proba([text]) for text in texts])
+    np.testing.assert_allclose(probabilities, one_by_one, atol=1e-5)  # sorting by length is undone
+    assert probabilities[:, 1].round().tolist() == [1, 0, 0, 1]
+    assert predictor.predict_proba([]).shape == (0, 2)
+
+
+def test_predictor_truncates_long_text_and_reads_any_script(tiny_run):
+    from textclf.predictor import Predictor
+
+    predictor = Predictor.from_run(tiny_run)
+    for text in ["good " * 5000, "🔥🌊 bonne journée", "東京で地震", "Пожар в лесу", "حريق"]:
+        scores = predictor.predict_one(text)
+        assert list(scores) == list(LABELS)
+        assert sum(scores.values()) == pytest.approx(1, rel=1e-5)
+
+
+def test_predictor_int8_agrees_with_float(tiny_run):
+    from textclf.predictor import Predictor
+
+    texts = ["good", "bad", "the day was fine"]
+    full, quantized = Predictor.from_run(tiny_run), Predictor.from_run(tiny_run, int8=True)
+    assert (quantized.predict_proba(texts).argmax(1) == full.predict_proba(texts).argmax(1)).all()
+
+
+def test_predictor_refuses_a_regression_run(tiny_run, tmp_path):
+    from textclf import UserInputError
+    from textclf.predictor import Predictor
+
+    run_dir = shutil.copytree(tiny_run, tmp_path / "regression")
+    info = json.loads((run_dir / "run_info.json").read_text())
+    (run_dir / "run_info.json").write_text(json.dumps({**info, "task": "regression"}))
+    with pytest.raises(UserInputError, match="regression run"):
+        Predictor.from_run(run_dir)
+
+
+# --- Finding runs ---------------------------------------------------------------------------------
+
+
+def test_runs_newest_finished_first_and_clear_errors(tiny_run, tmp_path):
+    from textclf import UserInputError
+    from textclf.runs import FALLBACK_EXAMPLES, example_texts, finished_runs, resolve_run
+
+    experiments = tmp_path / "experiments"
+    older = shutil.copytree(tiny_run, experiments / "older")
+    newer = shutil.copytree(tiny_run, experiments / "newer")
+    os.utime(older / "run_info.json", (time.time() - 100, time.time() - 100))
+    (experiments / "unfinished").mkdir()
+    shutil.copy(tiny_run / "config.json", experiments / "unfinished")
+    assert finished_runs(experiments) == [newer, older]
+    assert resolve_run(None, experiments) == newer
+    assert resolve_run(older, experiments) == older
+    for run, message in [(experiments / "unfinished", "not a finished run"), (tmp_path / "nowhere", "no such run")]:
+        with pytest.raises(UserInputError, match=f"{message}.*bash scripts/train_tweets.sh"):
+            resolve_run(run, experiments)
+    with pytest.raises(UserInputError, match="no finished run.*bash scripts/train_tweets.sh"):
+        resolve_run(None, tmp_path / "empty")
+    # Examples come from the run's validation file, one of each class in turn.
+    examples = example_texts(tiny_run)
+    validation = pd.read_csv(tiny_run.parent.parent / "data/validation.csv")
+    assert examples == validation["text"].head(4).tolist()
+    assert example_texts(newer) == FALLBACK_EXAMPLES  # a copy elsewhere does not find its data file
+
+
+def test_app_command_explains_a_missing_run(tmp_path, capsys):
+    """`python app.py` exits 2 with one line naming the command that makes a run, no traceback."""
+    import app
+
+    experiments = tmp_path / "experiments"
+    (experiments / "half-done").mkdir(parents=True)
+    for arguments, message in [(["--run", str(experiments / "half-done")], "not a finished run"), ([], "no finished run")]:
+        assert app.main(["--experiments_dir", str(experiments), *arguments]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and error.count("\n") == 1
+        assert message in error and "bash scripts/train_tweets.sh" in error
+
+
+# --- The served app through gradio_client ---------------------------------------------------------
+
+
+def test_api_predicts_every_label_with_probabilities(client):
+    result = client.predict(TWEET, api_name="/predict")
+    scores = confidences(result)
+    assert set(scores) == set(LABELS)
+    assert sum(scores.values()) == pytest.approx(1, abs=1e-4)
+    assert result["label"] == "positive"
+    assert client.predict("awful storm, sad news", api_name="/predict")["label"] == "negative"
+
+
+@pytest.mark.parametrize("text", ["", "   \n "])
+def test_api_answers_empty_input_with_a_message(client, text):
+    import app
+
+    result = client.predict(text, api_name="/predict")
+    assert result["label"] == app.EMPTY_INPUT_MESSAGE
+    assert not result.get("confidences")
+
+
+def test_api_takes_long_emoji_and_non_latin_text(client):
+    for text in ["good " * 3000, "🔥🔥 Waldbrand 🔥", "火事です", "пожар"]:
+        assert sum(confidences(client.predict(text, api_name="/predict")).values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_api_serves_parallel_users(client):
+    texts = ["good", "bad", "great", "awful", "fine", "poor"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        labels = list(pool.map(lambda text: client.predict(text, api_name="/predict")["label"], texts))
+    assert labels == ["positive", "negative"] * 9
+
+
+def test_api_classifies_a_csv_file(client, tmp_path):
+    import app
+    from gradio_client import handle_file
+
+    rows = [{"id": 1, "tweet": "good team"}, {"id": 2, "tweet": ""}, {"id": 3, "tweet": "awful storm"}]
+    upload = write_csv(tmp_path / "tweets.csv", rows)
+    assert app.csv_columns(str(upload)).value == "tweet"  # what the page preselects after the upload
+    path, _preview = client.predict(handle_file(str(upload)), "tweet", RUN_NAME, api_name="/predict_csv")
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["id", "tweet", "prediction", "prob_negative", "prob_positive"]
+    assert table["id"].tolist() == [1, 2, 3]
+    assert table["prediction"].fillna("").tolist() == ["positive", "", "negative"]
+    np.testing.assert_allclose(table[["prob_negative", "prob_positive"]].iloc[[0, 2]].sum(axis=1), 1, atol=1e-5)
+
+
+def test_page_switches_between_runs_without_restart(tiny_run, tmp_path):
+    import app
+
+    other = shutil.copytree(tiny_run, tmp_path / "experiments" / "other-run")
+    registry = app.RunRegistry(other.parent, first_run=tiny_run)
+    assert list(registry.runs) == [RUN_NAME, "other-run"]
+    assert registry.predictor("other-run") is registry.predictor("other-run")  # loaded once
+    details, examples, cleared = app.switch_run(registry, "other-run")
+    assert "other-run" in details and "macro F1 **0.960**" in details
+    assert cleared == {}
+    # A batch mixing runs: each text is answered by its own run, an unknown run only spoils its own.
+    results = app.classify_texts(registry, ["good", "bad", "good", ""], [RUN_NAME, "other-run", "no-such-run", RUN_NAME])
+    assert [max(r, key=r.get) for r in results[:2]] == ["positive", "negative"]
+    assert results[2].startswith("unknown run 'no-such-run'") and results[3] == app.EMPTY_INPUT_MESSAGE
+
+
+# --- A real browser -------------------------------------------------------------------------------
+
+
+def chromium_driver(user_data_dir: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)  # Debian's chromium: Selenium Manager must not download one
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--user-data-dir={user_data_dir}",
+                 "--window-size=1280,900"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def browser_or_skip() -> None:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = f"headless Chromium needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def test_missing_browser_skips_unless_required(monkeypatch, tmp_path):
+    monkeypatch.setitem(globals(), "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        browser_or_skip()
+    monkeypatch.setenv("REQUIRE_BROWSER", "1")  # CI (.ci/run) installs the browser and sets this
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium chromium-driver"):
+        browser_or_skip()
+
+
+def test_browser_types_a_tweet_and_reads_the_prediction(tiny_run, tmp_path):
+    """Also takes the README's picture, of a real run:
+    SCREENSHOT_RUN=experiments/tweets-all-MiniLM-L6-v2 SCREENSHOT=docs/screenshot.png SCREENSHOT_TEXT="..." """
+    import app
+
+    browser_or_skip()
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    run = Path(os.environ.get("SCREENSHOT_RUN", tiny_run))
+    labels = list(json.loads((run / "config.json").read_text())["id2label"].values())
+    screenshot = Path(os.environ.get("SCREENSHOT", ARTIFACTS_DIR / "screenshot.png"))
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+
+    def shown_label(driver) -> str | None:
+        text = driver.find_element(By.CSS_SELECTOR, "#prediction [data-testid='label-output-value']").text.strip()
+        return text if text in labels else None
+
+    with serving(app.create_app(run, run.parent)) as url:
+        driver = chromium_driver(tmp_path / "chromium-profile")
+        try:
+            driver.get(url)
+            wait = WebDriverWait(driver, 60, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+            box = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#input-text textarea")))
+            box.send_keys(os.environ.get("SCREENSHOT_TEXT", TWEET))
+            driver.find_element(By.ID, "classify").click()
+            label = wait.until(shown_label)
+            assert driver.get_screenshot_as_file(str(screenshot))
+        finally:
+            driver.quit()
+    if run == tiny_run:
+        assert label == "positive"
+    assert screenshot.stat().st_size > 10_000
