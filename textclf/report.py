@@ -200,7 +200,8 @@ def render_report(run_dir: Path, info: dict, scores: dict, results: dict, has_cu
     hyper = info.get("hyperparameters", {})
     lines = [f"# Run report: {run_dir.name}", ""]
     train = data.get("train")
-    summary = f"Fine-tuned **{info.get('model')}** ({info.get('parameters', 0):,} parameters) for {info.get('task', '').replace('_', ' ')}"
+    trained = "Fine-tuned" if info.get("fine_tuned", True) else "Trained"  # baselines are trained from scratch
+    summary = f"{trained} **{info.get('model')}** ({info.get('parameters', 0):,} parameters) for {info.get('task', '').replace('_', ' ')}"
     if train:
         summary += f" on {train['rows']:,} rows of `{train['file']}`"
     summary += f", predicting `{info.get('label_column')}` from `{', '.join(info.get('text_columns', []))}`"

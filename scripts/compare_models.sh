@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Models x tasks under one budget, in bounded time on 2 CPU cores. Writes $OUTPUT/comparison.md (one
+# row per model and task: params, accuracy, macro F1, training time, training samples/s, inference
+# ms/example, size on disk) and $OUTPUT/comparison.png (accuracy against training time).
+#
+# Every model of a task trains on the same fixed, stratified subset of the training split and is
+# scored on the same rows: for IMDB a fixed stratified subset of the official test split, for AG News
+# the test split carved from the official test file, for tweets the validation split (Kaggle's test
+# file has no labels). `tfidf` is TF-IDF + logistic regression on those rows; `tfidf-all` the same
+# baseline on the whole training split (it takes seconds: what a user would do instead).
+#
+# Resumable: a finished run (report.md and test_metrics.json in its folder) is skipped, so the same
+# command carries on after a stop. A task folder made with another budget is refused: choose another
+# OUTPUT. Every variable below can be overridden: MODELS="tfidf minilm-l3" TASKS=imdb bash scripts/compare_models.sh
+#
+# The default budget, estimated from minilm-l6 measured in fp32 on 2 cores (training 46 tweets/s at 64
+# tokens, 34 AG News articles/s at 96, 6 IMDB reviews/s at 256; prediction 150, 90 and 31/s), with
+# minilm-l6-sre and minilm-l6-random as fast, minilm-l3 twice as fast, mpnet-base 6x slower, and
+# ~20 s per run to load and tokenize (30 s for mpnet-base); bf16 (BF16=auto) can only make it faster:
+#   tweets  (2,000 rows, 1 epoch; 755 scored): minilm-l6 ~70 s, minilm-l3 ~45 s, mpnet-base ~5.5 min
+#   ag_news (2,000 rows, 1 epoch; 760 scored): minilm-l6 ~1.5 min, minilm-l3 ~55 s, mpnet-base ~7 min
+#   imdb    (1,000 rows, 1 epoch; 1,000 scored): minilm-l6 ~3.7 min, minilm-l3 ~2 min, mpnet-base ~20 min
+#   tfidf: seconds; tfidf-all on IMDB's 22,496 reviews ~20 s.
+# In all about 57 minutes for the 7 models x 3 tasks (mpnet-base alone ~33 minutes).
+MODELS=${MODELS:-"tfidf tfidf-all minilm-l6 minilm-l6-sre minilm-l3 minilm-l6-random mpnet-base"}  # aliases, paths, or tfidf/tfidf-all
+TASKS=${TASKS:-"tweets ag_news imdb"}
+TINY=${TINY:-}                          # 1: a smoke test of under a minute (a few rows, short texts, one epoch)
+if [ -n "$TINY" ]; then
+  : "${TWEETS_TRAIN_ROWS:=40}" "${AG_NEWS_TRAIN_ROWS:=40}" "${IMDB_TRAIN_ROWS:=40}"
+  : "${TWEETS_EVAL_ROWS:=20}" "${AG_NEWS_EVAL_ROWS:=20}" "${IMDB_EVAL_ROWS:=20}"
+  : "${TWEETS_MAX_SEQ_LENGTH:=32}" "${AG_NEWS_MAX_SEQ_LENGTH:=32}" "${IMDB_MAX_SEQ_LENGTH:=32}"
+  : "${BATCH_SIZE:=8}" "${OUTPUT:=experiments/comparison-tiny}"
+fi
+# Per task: training rows (a fixed stratified subset), scored rows ("all": the whole split), max tokens.
+TWEETS_TRAIN_ROWS=${TWEETS_TRAIN_ROWS:-2000}
+TWEETS_EVAL_ROWS=${TWEETS_EVAL_ROWS:-all}       # 755 validation tweets
+TWEETS_MAX_SEQ_LENGTH=${TWEETS_MAX_SEQ_LENGTH:-64}
+AG_NEWS_TRAIN_ROWS=${AG_NEWS_TRAIN_ROWS:-2000}
+AG_NEWS_EVAL_ROWS=${AG_NEWS_EVAL_ROWS:-all}     # 760 carved test articles
+AG_NEWS_MAX_SEQ_LENGTH=${AG_NEWS_MAX_SEQ_LENGTH:-96}
+IMDB_TRAIN_ROWS=${IMDB_TRAIN_ROWS:-1000}
+IMDB_EVAL_ROWS=${IMDB_EVAL_ROWS:-1000}          # of the 25,000 official test reviews (all: ~13 min for minilm-l6, ~80 for mpnet-base)
+IMDB_MAX_SEQ_LENGTH=${IMDB_MAX_SEQ_LENGTH:-256}
+# Transformers, every task.
+EPOCHS=${EPOCHS:-1}
+BATCH_SIZE=${BATCH_SIZE:-16}
+EVAL_BATCH_SIZE=${EVAL_BATCH_SIZE:-64}
+LR=${LR:-1e-4}
+MODEL_LR=${MODEL_LR-"mpnet-base=5e-5"}  # per-model learning rates, "alias=lr ...": base-size models want less
+WARMUP=${WARMUP:-0.1}                   # a fraction of the steps
+BF16=${BF16:-auto}                      # bf16 mixed precision where the CPU computes it fast (textclf/hardware.py), as the task scripts
+TFIDF_C=${TFIDF_C:-10}                  # the baseline's inverse regularisation strength
+SEED=${SEED:-42}
+OUTPUT=${OUTPUT:-experiments/comparison}
+DATA_ROOT=${DATA_ROOT:-data}            # prepared splits: DATA_ROOT/<task>/{train,validation,test}.csv
+RAW_ROOT=${RAW_ROOT:-}                  # raw files in RAW_ROOT/<task>/; also looked for in data/raw/<task>, ../shared/data/<task>
+AG_NEWS_PREPARE_FLAGS=${AG_NEWS_PREPARE_FLAGS---carve_from_test}  # only the official test file is available here
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source .venv/bin/activate
+
+learning_rate_of() {  # MODEL_LR's entry for a model, else LR
+  local entry
+  for entry in $MODEL_LR; do
+    if [ "${entry%%=*}" = "$1" ]; then echo "${entry#*=}"; return; fi
+  done
+  echo "$LR"
+}
+
+task_setting() {  # the per-task variable: task_setting imdb TRAIN_ROWS -> $IMDB_TRAIN_ROWS
+  local name="${1^^}_$2"
+  echo "${!name}"
+}
+
+prepare_task_data() {  # DATA_ROOT/<task> from the raw files, as scripts/lib/run_task.sh does
+  local task=$1 data_dir=$2 raw_dir="" candidate flags=""
+  [ -f "$data_dir/train.csv" ] && return
+  for candidate in ${RAW_ROOT:+"$RAW_ROOT/$task"} "data/raw/$task" "../shared/data/$task"; do
+    if [ -d "$candidate" ]; then raw_dir=$candidate; break; fi
+  done
+  if [ -z "$raw_dir" ]; then
+    echo "error: no raw $task data: put the raw files in data/raw/$task/ or RAW_ROOT/$task/ (see README.md)" >&2
+    exit 2
+  fi
+  if [ "$task" = ag_news ]; then flags=$AG_NEWS_PREPARE_FLAGS; fi
+  python prepare_data.py --task "$task" --raw_dir "$raw_dir" --output_dir "$data_dir" --seed "$SEED" $flags
+}
+
+describe_eval_set() {  # what the scored rows are, for the table
+  case $1 in
+    imdb) echo "official test split" ;;
+    tweets) echo "validation split carved from Kaggle's train.csv (Kaggle's test.csv has no labels)" ;;
+    ag_news)
+      if grep -q -- --carve_from_test "$2/PROTOCOL.txt" 2>/dev/null; then
+        echo "test split carved from the official test file (not comparable to published AG News results)"
+      else
+        echo "official test split"
+      fi ;;
+  esac
+}
+
+label_column_of() {
+  if [ "$1" = tweets ]; then echo target; else echo label; fi
+}
+
+models_need_zoo() {  # a model alias that models/ does not hold yet
+  local model
+  for model in $MODELS; do
+    case $model in tfidf | tfidf-all) continue ;; esac
+    if [ ! -e "$model" ] && [ ! -d "models/$model" ]; then return 0; fi
+  done
+  return 1
+}
+
+run_is_finished() {
+  [ -f "$1/report.md" ] && [ -f "$1/test_metrics.json" ]
+}
+
+train_baseline() {  # task_dir run_dir train_file label_column
+  python tfidf_baseline.py --train_file "$3" --test_file "$1/data/eval.csv" \
+    --text_column_names text --label_column_name "$4" --C "$TFIDF_C" --seed "$SEED" --output_dir "$2"
+}
+
+train_transformer() {  # task_dir run_dir model label_column max_seq_length
+  python run_classification.py --model_name_or_path "$3" \
+    --train_file "$1/data/train.csv" --test_file "$1/data/eval.csv" \
+    --text_column_names text --label_column_name "$4" --metric_name accuracy \
+    --do_train --do_predict --shuffle_train_dataset \
+    --max_seq_length "$5" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
+    --learning_rate "$(learning_rate_of "$(basename "$3")")" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP" \
+    --seed "$SEED" --train_sampling_strategy group_by_length --bf16 "$BF16" --optim adamw_torch_fused \
+    --save_strategy no --logging_steps 10 --report_to none --disable_tqdm true --output_dir "$2"
+}
+
+if [ -f scripts/setup_models.sh ] && models_need_zoo; then
+  bash scripts/setup_models.sh || echo "warning: scripts/setup_models.sh failed; runs of missing models will fail" >&2
+fi
+
+if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
+started=$SECONDS
+failed=()
+for task in $TASKS; do
+  case $task in tweets | ag_news | imdb) ;; *) echo "error: unknown task $task (tweets, ag_news, imdb)" >&2; exit 2 ;; esac
+  data_dir="$DATA_ROOT/$task"
+  task_dir="$OUTPUT/$task"
+  label_column=$(label_column_of "$task")
+  max_seq_length=$(task_setting "$task" MAX_SEQ_LENGTH)
+  prepare_task_data "$task" "$data_dir"
+  eval_split=test
+  if [ "$task" = tweets ]; then eval_split=validation; fi
+  python -m textclf.comparison subsets --task_dir "$task_dir" \
+    --train_file "$data_dir/train.csv" --eval_file "$data_dir/$eval_split.csv" --label_column "$label_column" \
+    --train_rows "$(task_setting "$task" TRAIN_ROWS)" --eval_rows "$(task_setting "$task" EVAL_ROWS)" --seed "$SEED" \
+    --eval_description "$(describe_eval_set "$task" "$data_dir")" \
+    --budget "transformers: max_seq_length $max_seq_length, $EPOCHS epoch(s), batch $BATCH_SIZE, learning rate $LR${MODEL_LR:+ ($MODEL_LR)}, warmup $WARMUP, length-grouped batches, dynamic padding; TF-IDF: word 1-2-grams, logistic regression C=$TFIDF_C"
+  for model in $MODELS; do
+    name=$(basename "$model")
+    run_dir="$task_dir/$name"
+    if run_is_finished "$run_dir"; then
+      echo "[$task] $name: finished earlier, skipped"
+      continue
+    fi
+    mkdir -p "$run_dir"
+    echo "[$task] $name: running (log: $run_dir/run.log)"
+    run_started=$SECONDS
+    case $model in
+      tfidf) command=(train_baseline "$task_dir" "$run_dir" "$task_dir/data/train.csv" "$label_column") ;;
+      tfidf-all) command=(train_baseline "$task_dir" "$run_dir" "$data_dir/train.csv" "$label_column") ;;
+      *) command=(train_transformer "$task_dir" "$run_dir" "$model" "$label_column" "$max_seq_length") ;;
+    esac
+    if "${command[@]}" >"$run_dir/run.log" 2>&1; then
+      echo "[$task] $name: done in $(( SECONDS - run_started )) s"
+    else
+      echo "[$task] $name: FAILED after $(( SECONDS - run_started )) s; the end of $run_dir/run.log:" >&2
+      tail -n 5 "$run_dir/run.log" >&2
+      failed+=("$task/$name")
+    fi
+  done
+done
+
+python -m textclf.comparison report "$OUTPUT"
+echo
+echo "Done in $(( SECONDS - started )) s. Read $OUTPUT/comparison.md and $OUTPUT/comparison.png"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "error: ${#failed[@]} run(s) failed: ${failed[*]}; run the same command again to retry them" >&2
+  exit 1
+fi
