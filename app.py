@@ -30,7 +30,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from textclf import UserInputError  # noqa: E402
-from textclf.predictor import Predictor  # noqa: E402
+from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
 from textclf.runs import (  # noqa: E402
     MULTI_LABEL,
     REGRESSION,
@@ -64,10 +64,10 @@ METRIC_NAMES = {
 class RunRegistry:
     """The classification runs the page can switch between; each model is loaded once, on first use."""
 
-    def __init__(self, experiments_dir: Path, first_run: Path, int8: bool = False):
+    def __init__(self, experiments_dir: Path, first_run: Path, variant: str = SERVING_VARIANT):
         self.experiments_dir = experiments_dir
         self.first_run = first_run
-        self.int8 = int8
+        self.variant = variant
         self.runs: dict[str, Path] = {}
         self._predictors: dict[Path, Predictor] = {}
         self._loading = threading.Lock()
@@ -96,7 +96,7 @@ class RunRegistry:
         run_dir = self.path(name)
         with self._loading:  # two users choosing the same new run must not load it twice
             if run_dir not in self._predictors:
-                self._predictors[run_dir] = Predictor.from_run(run_dir, int8=self.int8)
+                self._predictors[run_dir] = Predictor.from_run(run_dir, variant=self.variant)
             return self._predictors[run_dir]
 
 
@@ -283,10 +283,11 @@ def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
     return demo
 
 
-def create_app(run: str | Path | None = None, experiments_dir: Path = APP_DIR / "experiments", int8: bool = False) -> gr.Blocks:
+def create_app(run: str | Path | None = None, experiments_dir: Path = APP_DIR / "experiments",
+               variant: str = SERVING_VARIANT) -> gr.Blocks:
     """The demo for `run` (default: the newest finished run in `experiments_dir`), its model loaded."""
     run_dir = resolve_run(run, experiments_dir)
-    registry = RunRegistry(experiments_dir, first_run=run_dir, int8=int8)
+    registry = RunRegistry(experiments_dir, first_run=run_dir, variant=variant)
     registry.predictor(run_dir.name)  # load the model at start-up, not on the first visitor's click
     return build_demo(registry, run_dir.name)
 
@@ -302,8 +303,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help=f"address to listen on (default: $GRADIO_SERVER_NAME, else {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", DEFAULT_PORT),
                         help=f"port (default: $GRADIO_SERVER_PORT, else {DEFAULT_PORT})")
-    parser.add_argument("--int8", action="store_true",
-                        help="quantize the model's Linear layers to int8: faster on CPU, slightly different scores")
+    parser.add_argument("--variant", choices=VARIANTS, default=SERVING_VARIANT,
+                        help="how the model runs (default: %(default)s, the fastest on a CPU; fp32 gives the "
+                             "scores exactly as trained; see bench/RESULTS.md)")
     return parser.parse_args(argv)
 
 
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
-        demo = create_app(arguments.run, arguments.experiments_dir, arguments.int8)
+        demo = create_app(arguments.run, arguments.experiments_dir, arguments.variant)
     except UserInputError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2

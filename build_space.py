@@ -50,7 +50,8 @@ RUN_FILES = (
     RUN_INFO, VALIDATION_METRICS, "test_metrics.json",
 )
 # Pinned in the Space's requirements.txt: what app.py imports, and what transformers loads the model with.
-REQUIREMENTS = ("gradio", "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "numpy", "pandas")
+REQUIREMENTS = ("gradio", "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "numpy", "pandas",
+                "onnx", "onnxruntime")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # Hub repository names: letters, digits, '-', '_', '.', at most 96 characters.
 SPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")

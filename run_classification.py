@@ -42,7 +42,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PredictionOutput
 
-from textclf import UserInputError
+from textclf import UserInputError, exit_code_of
 from textclf.data import (
     SPLIT_OPTIONS,
     join_text_columns,
@@ -829,12 +829,7 @@ def first_rows(dataset: datasets.Dataset, limit: int | None) -> datasets.Dataset
 
 def cli() -> int:
     """Entry point: problems with the user's input become one `error:` line and exit code 2."""
-    try:
-        main()
-    except UserInputError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
-    return 0
+    return exit_code_of(main)
 
 
 def _mp_fn(index):

@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from textclf import UserInputError
+from textclf import UserInputError, exit_code_of
 from textclf.data import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
 from textclf.labels import (
     LABEL,
@@ -290,12 +290,7 @@ def cli() -> int:
     """Entry point: problems with the user's input become one `error:` line and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s - %(name)s - %(message)s")
     logging.getLogger("textclf").setLevel(logging.INFO)
-    try:
-        main()
-    except UserInputError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
-    return 0
+    return exit_code_of(main)
 
 
 if __name__ == "__main__":

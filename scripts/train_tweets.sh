@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Kaggle Disaster Tweets: is a tweet about a real disaster? Prepares the data, fine-tunes, evaluates
 # on a validation split of Kaggle's train.csv, predicts Kaggle's test.csv and writes submission.csv.
-# Every variable can be overridden from the environment: EPOCHS=3 bash scripts/train_tweets.sh
+# Every variable can be overridden from the environment: EPOCHS=2 bash scripts/train_tweets.sh
 MODEL=${MODEL:-all-MiniLM-L6-v2}        # a directory, an installed offline model, or a hub id
-EPOCHS=${EPOCHS:-2}
-LR=${LR:-1e-4}
+EPOCHS=${EPOCHS:-3}
+LR=${LR:-5e-5}
 BATCH_SIZE=${BATCH_SIZE:-32}
 WARMUP_STEPS=${WARMUP_STEPS:-20}
 MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-64}    # tweets are short: 99% fit in about 50 tokens

@@ -287,3 +287,24 @@ def test_readme_commands_match_ci():
     ci = (REPO_ROOT / ".ci/run").read_text()
     test_command = next(line.strip() for line in ci.splitlines() if line.strip().startswith("bash scripts/test.sh"))
     assert test_command in readme
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_bf16_without_a_gpu_trains_on_the_cpu_instead_of_failing(tmp_path, as_json):
+    """transformers refuses --bf16 without a GPU unless --use_cpu is given too; here it just works."""
+    import torch
+
+    from run_classification import parse_arguments
+
+    if torch.accelerator.is_available():
+        pytest.skip("only machines without an accelerator hit this")
+    arguments = {"model_name_or_path": "m", "train_file": "t.csv", "output_dir": str(tmp_path), "bf16": True}
+    if as_json:
+        (tmp_path / "args.json").write_text(json.dumps(arguments))
+        argv = [str(tmp_path / "args.json")]
+    else:
+        argv = ["--model_name_or_path", "m", "--train_file", "t.csv", "--output_dir", str(tmp_path), "--bf16", "True"]
+    _, _, training_args = parse_arguments(argv)
+    assert training_args.bf16 and training_args.use_cpu
+    argv_fp32 = ["--model_name_or_path", "m", "--train_file", "t.csv", "--output_dir", str(tmp_path)]
+    assert not parse_arguments(argv_fp32)[2].use_cpu  # nothing changes without --bf16

@@ -5,5 +5,19 @@ column, an unreachable hub); the command-line entry points turn it into a one-li
 """
 
 
+import sys
+from collections.abc import Callable
+
+
 class UserInputError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
+
+
+def exit_code_of(main: Callable[[], object]) -> int:
+    """Run a command-line entry point: a UserInputError becomes one `error:` line and exit code 2."""
+    try:
+        main()
+    except UserInputError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    return 0

@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""How fast a trained run answers: the plain transformers pipeline against the demo's predictor.
+
+For a finished run (default: experiments/tweets-all-MiniLM-L6-v2, made by
+`bash scripts/train_tweets.sh`), measured one after the other in one process:
+- single-request latency (p50, p95): validation tweets sent one at a time, as a web user would;
+- batch throughput: 1,000 tweets of the run's test file in one call (the demo's CSV tab);
+- validation accuracy of each variant, so a faster variant's cost in quality is in the same table.
+Variants: `pipeline("text-classification")` as users call it; textclf.predictor.Predictor (what
+app.py uses) in each of its variants: PyTorch fp32, PyTorch int8 (dynamic quantization of the Linear
+layers), ONNX Runtime fp32 and ONNX Runtime int8 (the app's default).
+
+    python bench/serve_latency.py            # about 3 minutes on 2 cores
+    python bench/serve_latency.py --quick    # fewer requests, 200 tweets: a fast look
+
+Results go to bench/RESULTS.md (section "Serving latency").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.results import update_section  # noqa: E402
+from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads  # noqa: E402
+from textclf.runs import TRAIN_COMMAND, find_data_file, is_finished, read_run_info  # noqa: E402
+
+logger = logging.getLogger("serve_latency")
+DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"
+
+
+@dataclass
+class Variant:
+    name: str
+    single: Callable[[str], str]  # one text in, its predicted label out
+    batch: Callable[[list[str]], list[str]]
+
+
+@dataclass
+class Measurement:
+    name: str
+    p50_ms: float
+    p95_ms: float
+    batch_texts_per_second: float
+    accuracy: float
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default=DEFAULT_RUN, help="a finished run directory (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="30 single requests and a 200-text batch")
+    parser.add_argument("--requests", type=int, default=300, help="single requests timed (default 300)")
+    parser.add_argument("--batch_size", type=int, default=1000, help="texts in the throughput batch (default 1000)")
+    parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "RESULTS.md"), help="results file to update")
+    return parser.parse_args()
+
+
+def read_texts_and_labels(run_dir: Path) -> tuple[list[str], list[str], list[str]]:
+    """(validation texts, their labels, texts for the batch) from the files the run was trained on."""
+    import pandas as pd
+
+    info = read_run_info(run_dir)
+    columns, label_column = info["text_columns"], info["label_column"]
+
+    def texts_of(frame) -> list[str]:
+        return frame[columns].fillna("").astype(str).agg(" ".join, axis=1).str.strip().tolist()
+
+    validation_file = find_data_file(info["data"].get("validation", {}).get("file"), run_dir)
+    if validation_file is None:
+        sys.exit(f"error: {run_dir}: its validation file is not here; the benchmark scores the variants on it")
+    validation = pd.read_csv(validation_file)
+    test_file = find_data_file(info["data"].get("test", {}).get("file"), run_dir)
+    batch_source = pd.read_csv(test_file) if test_file is not None else validation
+    return texts_of(validation), validation[label_column].astype(str).tolist(), texts_of(batch_source)
+
+
+def pipeline_variant(run_dir: Path) -> Variant:
+    from transformers import pipeline
+
+    classifier = pipeline("text-classification", model=str(run_dir), device="cpu")
+    return Variant(
+        "transformers pipeline (fp32)",
+        single=lambda text: classifier(text)[0]["label"],
+        batch=lambda texts: [result["label"] for result in classifier(texts)],
+    )
+
+
+def predictor_variant(run_dir: Path, variant: str) -> Variant:
+    predictor = Predictor.from_run(run_dir, variant=variant)
+
+    def labels_of(texts: list[str]) -> list[str]:
+        return [predictor.labels[i] for i in predictor.predict_proba(texts).argmax(axis=1)]
+
+    return Variant(
+        f"textclf Predictor ({variant})",
+        single=lambda text: max(predictor.predict_one(text).items(), key=lambda item: item[1])[0],
+        batch=labels_of,
+    )
+
+
+def measure(variant: Variant, requests: list[str], batch: list[str], texts: list[str], labels: list[str]) -> Measurement:
+    for text in requests[:10]:  # warm-up: first calls allocate and pick kernels
+        variant.single(text)
+    timings = []
+    for text in requests:
+        started = time.perf_counter()
+        variant.single(text)
+        timings.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    variant.batch(batch)
+    batch_seconds = time.perf_counter() - started
+    accuracy = float(np.mean([p == t for p, t in zip(variant.batch(texts), labels)]))
+    result = Measurement(variant.name, np.percentile(timings, 50) * 1000, np.percentile(timings, 95) * 1000,
+                         len(batch) / batch_seconds, accuracy)
+    logger.info("%s: p50 %.1f ms, p95 %.1f ms, %.0f texts/s, accuracy %.4f", result.name, result.p50_ms,
+                result.p95_ms, result.batch_texts_per_second, result.accuracy)
+    return result
+
+
+def report(measurements: list[Measurement], run_dir: Path, requests: list[str], batch: list[str], args) -> str:
+    baseline, *predictors = measurements
+    lines = [
+        f"Run `{run_dir}`; {len(requests)} single requests (validation tweets, median {np.median([len(t) for t in requests]):.0f} "
+        f"characters), a batch of {len(batch)} tweets; accuracy on the {args.validation_rows} validation tweets.",
+        "",
+        "| variant | single p50 ms | single p95 ms | batch texts/s | batch vs pipeline | validation accuracy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in measurements:
+        lines.append(f"| {m.name} | {m.p50_ms:.1f} | {m.p95_ms:.1f} | {m.batch_texts_per_second:.0f} | "
+                     f"{m.batch_texts_per_second / baseline.batch_texts_per_second:.1f}x | {m.accuracy:.4f} |")
+    lines += ["", "Targets: p50 <= 5 ms through the predictor; batch >= 3x the pipeline; accuracy drop <= 0.5 point for a default variant."]
+    for m in predictors:
+        drop = (baseline.accuracy - m.accuracy) * 100
+        lines.append(f"- {m.name}: p50 {m.p50_ms:.1f} ms ({'met' if m.p50_ms <= 5 else 'not met'}), "
+                     f"batch {m.batch_texts_per_second / baseline.batch_texts_per_second:.1f}x the pipeline "
+                     f"({'met' if m.batch_texts_per_second >= 3 * baseline.batch_texts_per_second else 'not met'}), "
+                     f"validation accuracy {0.0 - drop:+.2f} points against the pipeline's"
+                     + (" (the web demo's default)" if m.name.endswith(f"({SERVING_VARIANT})") else ""))
+    lines += ["", f"Reproduce: `.venv/bin/python bench/serve_latency.py{' --quick' if args.quick else ''}`"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    args = parse_arguments()
+    if args.quick:
+        args.requests, args.batch_size = 30, 200
+    run_dir = Path(args.run)
+    if not is_finished(run_dir):
+        sys.exit(f"error: {run_dir} is not a finished run; make the default one with: {TRAIN_COMMAND}")
+    configure_torch_threads()
+    texts, labels, batch_source = read_texts_and_labels(run_dir)
+    args.validation_rows = len(texts)
+    requests = texts[: args.requests]
+    batch = (batch_source * (args.batch_size // max(len(batch_source), 1) + 1))[: args.batch_size]
+
+    measurements = [measure(pipeline_variant(run_dir), requests, batch, texts, labels)]
+    for variant in VARIANTS:
+        measurements.append(measure(predictor_variant(run_dir, variant), requests, batch, texts, labels))
+    body = report(measurements, run_dir, requests, batch, args)
+    print(body)
+    path = update_section("Serving latency" + (" (--quick)" if args.quick else ""), body, Path(args.results))
+    logger.info("Written to %s", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The benchmarks' --quick modes end to end on tiny data with the tiny model: they run and report.
+
+They are smoke tests of the scripts, not timings: the figures they print are not checked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO_ROOT, sentiment_rows, write_csv
+
+
+def write_prepared_tweets(directory) -> None:
+    directory.mkdir(parents=True)
+    rows = [{"id": r["id"], "text": r["text"], "target": r["label"]} for r in sentiment_rows(120, seed=7)]
+    write_csv(directory / "train.csv", rows[:80])
+    write_csv(directory / "validation.csv", rows[80:])
+    write_csv(directory / "test.csv", [{"id": r["id"], "text": r["text"]} for r in rows[80:]])
+
+
+def test_train_speed_and_serve_latency_quick_modes_report_their_figures(tmp_path, tiny_model):
+    write_prepared_tweets(tmp_path / "data")
+    results = tmp_path / "RESULTS.md"
+    command = [
+        sys.executable, str(REPO_ROOT / "bench/train_speed.py"), "--quick", "--model", str(tiny_model),
+        "--data_dir", str(tmp_path / "data"), "--work_dir", str(tmp_path / "runs"), "--results", str(results),
+    ]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    text = results.read_text()
+    assert "## Training speed (--quick)" in text
+    for run in ("(a)", "(b)", "(c)"):
+        assert f"| {run} |" in text
+    for figure in ("c/a = ", "c/b = ", "utilisation of c = ", "F1 of c minus F1 of b"):
+        assert figure in text
+    assert (tmp_path / "runs/c/report.md").exists()
+
+    # The run (c) made is a finished run to serve.
+    command = [sys.executable, str(REPO_ROOT / "bench/serve_latency.py"), "--quick", "--run", str(tmp_path / "runs/c"),
+               "--results", str(results)]
+    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    text = results.read_text()
+    assert "## Training speed (--quick)" in text and "## Serving latency (--quick)" in text
+    for variant in ("transformers pipeline (fp32)", "(fp32)", "(int8)", "(onnx)", "(onnx-int8)"):
+        assert f"| textclf Predictor {variant} |" in text or f"| {variant} |" in text
