@@ -304,8 +304,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", DEFAULT_PORT),
                         help=f"port (default: $GRADIO_SERVER_PORT, else {DEFAULT_PORT})")
     parser.add_argument("--variant", choices=VARIANTS, default=SERVING_VARIANT,
-                        help="how the model runs (default: %(default)s, the fastest on a CPU; fp32 gives the "
-                             "scores exactly as trained; see bench/RESULTS.md)")
+                        help="how the model runs (default: %(default)s, the fastest that keeps the accuracy; fp32 is the "
+                             "PyTorch model as trained; see bench/RESULTS.md)")
     return parser.parse_args(argv)
 
 

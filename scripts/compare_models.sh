@@ -13,15 +13,14 @@
 # command carries on after a stop. A task folder made with another budget is refused: choose another
 # OUTPUT. Every variable below can be overridden: MODELS="tfidf minilm-l3" TASKS=imdb bash scripts/compare_models.sh
 #
-# The default budget, estimated from minilm-l6 measured in fp32 on 2 cores (training 46 tweets/s at 64
-# tokens, 34 AG News articles/s at 96, 6 IMDB reviews/s at 256; prediction 150, 90 and 31/s), with
-# minilm-l6-sre and minilm-l6-random as fast, minilm-l3 twice as fast, mpnet-base 6x slower, and
-# ~20 s per run to load and tokenize (30 s for mpnet-base); bf16 (BF16=auto) can only make it faster:
-#   tweets  (2,000 rows, 1 epoch; 755 scored): minilm-l6 ~70 s, minilm-l3 ~45 s, mpnet-base ~5.5 min
-#   ag_news (2,000 rows, 1 epoch; 760 scored): minilm-l6 ~1.5 min, minilm-l3 ~55 s, mpnet-base ~7 min
-#   imdb    (1,000 rows, 1 epoch; 1,000 scored): minilm-l6 ~3.7 min, minilm-l3 ~2 min, mpnet-base ~20 min
-#   tfidf: seconds; tfidf-all on IMDB's 22,496 reviews ~20 s.
-# In all about 57 minutes for the 7 models x 3 tasks (mpnet-base alone ~33 minutes).
+# The default budget, measured here (2 CPU cores, bf16 chosen by BF16=auto; 2026-11-22), each run
+# from start to report:
+#   tweets  (2,000 rows, 1 epoch; 755 scored): minilm-l6 34 s, minilm-l3 22 s, mpnet-base 130 s
+#   ag_news (6,080 rows, 1 epoch; 760 scored): minilm-l6 103 s, minilm-l3 63 s, mpnet-base 453 s
+#   imdb    (1,000 rows, 1 epoch; 1,000 scored): minilm-l6 142 s, minilm-l3 63 s, mpnet-base 528 s
+#   minilm-l6-sre and minilm-l6-random take as long as minilm-l6; tfidf and tfidf-all seconds.
+# In all 35 minutes for the 7 models x 3 tasks (mpnet-base 18 of them). In fp32 (a CPU without fast
+# bf16) expect about 2.5x that.
 MODELS=${MODELS:-"tfidf tfidf-all minilm-l6 minilm-l6-sre minilm-l3 minilm-l6-random mpnet-base"}  # aliases, paths, or tfidf/tfidf-all
 TASKS=${TASKS:-"tweets ag_news imdb"}
 TINY=${TINY:-}                          # 1: a smoke test of under a minute (a few rows, short texts, one epoch)
