@@ -27,7 +27,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HTTPError
 
-from textclf import UserInputError
+from textclf import UserInputError, exit_code_of
 from textclf.runs import (
     EXAMPLES_FILE,
     REGRESSION,
@@ -199,31 +199,30 @@ def upload(space_dir: Path, repo_id: str, token: str, private: bool) -> str:
     return f"https://huggingface.co/spaces/{repo.repo_id}"
 
 
+def publish(arguments: argparse.Namespace) -> None:
+    """Build the Space folder, then list it (--dry-run) or upload it (with a token)."""
+    run_dir = resolve_run(arguments.run, REPO_ROOT / "experiments")
+    name = arguments.name or run_dir.name
+    if not SPACE_NAME.match(name):
+        raise UserInputError(f"--name {name!r}: use letters, digits, '-', '_' or '.', at most 96 characters")
+    space_dir = arguments.output_dir / name
+    files = build_space(run_dir, space_dir, name, arguments.emoji)
+    logger.info("Built %s from %s; try it with: cd %s && python app.py", space_dir, run_dir, space_dir)
+    repo_id = arguments.repo_id or name
+    if arguments.dry_run:
+        logger.info("Dry run: would create the Space %s (sdk gradio) and upload:", repo_id)
+        list_files(space_dir, files)
+    elif arguments.token:
+        logger.info("Uploading %d files to the Space %s ...", len(files), repo_id)
+        logger.info("Done: %s", upload(space_dir, repo_id, arguments.token, arguments.private))
+    else:
+        logger.info("No token (HF_TOKEN or --token): not uploaded. See README.md, 'Web demo and Hugging Face Space'.")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(message)s", level=logging.INFO)
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    try:
-        run_dir = resolve_run(arguments.run, REPO_ROOT / "experiments")
-        name = arguments.name or run_dir.name
-        if not SPACE_NAME.match(name):
-            raise UserInputError(f"--name {name!r}: use letters, digits, '-', '_' or '.', at most 96 characters")
-        space_dir = arguments.output_dir / name
-        files = build_space(run_dir, space_dir, name, arguments.emoji)
-        logger.info("Built %s from %s; try it with: cd %s && python app.py", space_dir, run_dir, space_dir)
-        repo_id = arguments.repo_id or name
-        if arguments.dry_run:
-            logger.info("Dry run: would create the Space %s (sdk gradio) and upload:", repo_id)
-            list_files(space_dir, files)
-        elif arguments.token:
-            logger.info("Uploading %d files to the Space %s ...", len(files), repo_id)
-            logger.info("Done: %s", upload(space_dir, repo_id, arguments.token, arguments.private))
-        else:
-            logger.info("No token (HF_TOKEN or --token): not uploaded. See README.md, 'Web demo and Hugging Face Space'.")
-    except UserInputError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
-    return 0
-
+    return exit_code_of(lambda: publish(arguments))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclf import UserInputError
+from textclf import UserInputError, exit_code_of
 from textclf.report import RUN_INFO, markdown_table, read_json
 
 logger = logging.getLogger(__name__)
@@ -374,18 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # in order with the script's lines
-    try:
-        if args.command == "subsets":
-            make_subsets(
-                args.task_dir, args.train_file, args.eval_file, args.label_column, args.train_rows,
-                args.eval_rows, args.seed, args.eval_description, args.budget,
-            )
-        else:
-            write_comparison(args.root)
-    except UserInputError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
-    return 0
+    if args.command == "subsets":
+        return exit_code_of(lambda: make_subsets(
+            args.task_dir, args.train_file, args.eval_file, args.label_column, args.train_rows,
+            args.eval_rows, args.seed, args.eval_description, args.budget,
+        ))
+    return exit_code_of(lambda: write_comparison(args.root))
 
 
 if __name__ == "__main__":
