@@ -42,7 +42,7 @@ logger = logging.getLogger("build_space")
 
 REPO_ROOT = Path(__file__).resolve().parent
 # What the Space's app.py imports from this repository; nothing else of it is needed there.
-APP_FILES = ("app.py", "textclf/__init__.py", "textclf/runs.py", "textclf/predictor.py")
+APP_FILES = ("app.py", "textclf/__init__.py", "textclf/runs.py", "textclf/predictor.py", "textclf/tokenization.py")
 RUN_FILES = (
     "config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",

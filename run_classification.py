@@ -83,6 +83,7 @@ from textclf.offline import (
     hub_model_needs_network,
     resolve_model_name_or_path,
 )
+from textclf.tokenization import tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,16 @@ class DataTrainingArguments:
             "help": (
                 "The maximum total input sequence length after tokenization. Sequences longer "
                 "than this will be truncated, sequences shorter will be padded."
+            )
+        },
+    )
+    truncation_tail_tokens: int = field(
+        default=0,
+        metadata={
+            "help": (
+                "Not upstream. Head+tail truncation: a text longer than max_seq_length keeps its last N tokens as "
+                "well as its first ones (Sun et al., 2019: the best cut for long reviews such as IMDb's). "
+                "0 (the default) cuts the end off, as upstream does."
             )
         },
     )
@@ -600,7 +611,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def preprocess_function(examples):
         texts = join_text_columns(examples, text_columns, data_args.text_column_delimiter)
-        result = tokenizer(texts, padding=padding, max_length=max_seq_length, truncation=True)
+        result = tokenize(tokenizer, texts, max_seq_length, data_args.truncation_tail_tokens, padding)
         if label_to_id is not None and LABEL in examples:
             result[LABEL] = [encode_label(label, label_to_id, task) for label in examples[LABEL]]
         return result
@@ -810,6 +821,7 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
         "per_device_train_batch_size": training_args.per_device_train_batch_size,
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "max_seq_length": max_seq_length,
+        "truncation_tail_tokens": data_args.truncation_tail_tokens,
         "padding": "max_length" if data_args.pad_to_max_length else "dynamic",
         "weight_decay": training_args.weight_decay,
         "warmup_steps": training_args.warmup_steps,

@@ -210,7 +210,10 @@ def test_imdb_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(train) == 36 and len(val) == 4 and len(test) == 10
     assert (val["label"] == "positive").sum() == 2
     assert set(train["label"]) == {"negative", "positive"}
-    assert test["text"].tolist() == [r[3] for r in imdb_rows(10, offset=100)]
+    # <br /> tags are line breaks, in both splits
+    assert test["text"].tolist() == [f"review {100 + i}\n\ngreat or not" for i in range(10)]
+    assert not train["text"].str.contains("<br").any()
+    assert "test: 10 of 10 reviews had <br /> line breaks" in (out / "PROTOCOL.txt").read_text()
     assert test["label"].tolist() == ["negative" if i % 2 else "positive" for i in range(10)]
 
 

@@ -308,3 +308,36 @@ def test_bf16_without_a_gpu_trains_on_the_cpu_instead_of_failing(tmp_path, as_js
     assert training_args.bf16 and training_args.use_cpu
     argv_fp32 = ["--model_name_or_path", "m", "--train_file", "t.csv", "--output_dir", str(tmp_path)]
     assert not parse_arguments(argv_fp32)[2].use_cpu  # nothing changes without --bf16
+
+
+@pytest.mark.parametrize("tail_tokens", [0, 2])
+def test_head_tail_truncation_keeps_the_verdict_at_the_end_of_long_texts(tmp_path, tiny_model, tail_tokens):
+    """The class word comes last, after 12 filler words; texts are cut to 8 tokens. Only a run that keeps
+    the tail can learn it, and the Predictor (the web demo) cuts texts the same way as the run did."""
+    from conftest import FILLER_WORDS
+
+    from textclf.predictor import Predictor
+
+    rows = sentiment_rows(320, seed=4, labels=("negative", "positive"))
+    for row in rows:
+        verdict = next(word for word in row["text"].split() if word not in FILLER_WORDS)
+        row["text"] = " ".join(FILLER_WORDS) + " " + verdict
+    write_csv(tmp_path / "train.csv", rows[:240])
+    write_csv(tmp_path / "validation.csv", rows[240:])
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.csv", "--validation_file", "validation.csv",
+        "--test_file", "validation.csv", "--do_train", "--do_eval", "--do_predict", "--output_dir", "out",
+        "--max_seq_length", "8", "--truncation_tail_tokens", str(tail_tokens),
+        *QUICK_TRAINING, "--num_train_epochs", "4", cwd=tmp_path,
+    )
+    assert_ok(result)
+    accuracy = read_json(tmp_path / "out/eval_results.json")["eval_accuracy"]
+    assert read_json(tmp_path / "out/run_info.json")["hyperparameters"]["truncation_tail_tokens"] == tail_tokens
+    if tail_tokens:
+        assert accuracy >= 0.9
+    else:
+        assert accuracy <= 0.7  # the head holds only filler words
+    predictor = Predictor.from_run(tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out/predictions.csv")
+    probabilities = predictor.predict_proba([row["text"] for row in rows[240:]])
+    assert np.allclose(probabilities, table[["prob_negative", "prob_positive"]].to_numpy(), atol=1e-4)

@@ -23,6 +23,7 @@ from textclf.metrics import (
     resolve_metric,
 )
 from textclf.offline import resolve_model_name_or_path
+from textclf.tokenization import tokenize
 
 
 def test_delimiter_escapes_typed_in_a_shell_mean_what_the_user_meant():
@@ -49,6 +50,22 @@ def test_text_column_defaults_to_sentence_then_text():
     assert resolve_text_columns("title, body", ["title", "body"], "f.csv") == ["title", "body"]
     with pytest.raises(UserInputError, match="f.csv: no 'sentence' or 'text' column"):
         resolve_text_columns(None, ["review", "label"], "f.csv")
+
+
+def test_head_tail_truncation_keeps_both_ends_and_the_special_tokens(minilm_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    texts = ["one two three four five six seven eight nine ten", "short"]
+    encoding = tokenize(tokenizer, texts, max_length=8, tail_tokens=3)
+    assert [tokenizer.decode(ids) for ids in encoding["input_ids"]] == [
+        "[CLS] one two three eight nine ten [SEP]", "[CLS] short [SEP]"]
+    assert [len(mask) for mask in encoding["attention_mask"]] == [8, 3]
+    assert "special_tokens_mask" not in encoding
+    head_only = tokenize(tokenizer, texts, max_length=8)
+    assert tokenizer.decode(head_only["input_ids"][0]) == "[CLS] one two three four five six [SEP]"
+    padded = tokenize(tokenizer, texts, max_length=8, tail_tokens=3, padding="max_length")
+    assert padded["attention_mask"][1] == [1, 1, 1, 0, 0, 0, 0, 0]
 
 
 def test_numeric_labels_sort_as_numbers():

@@ -29,6 +29,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
 from textclf.runs import MULTI_LABEL, REGRESSION, SINGLE_LABEL, read_run_info
+from textclf.tokenization import tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +152,14 @@ class Predictor:
     """A run's model and tokenizer, ready to score texts."""
 
     def __init__(self, forward: Forward, tokenizer, labels: list[str], task: str, model_name: str, max_length: int,
-                 variant: str = "fp32"):
+                 variant: str = "fp32", tail_tokens: int = 0):
         self.forward = forward
         self.tokenizer = tokenizer
         self.labels = labels
         self.task = task
         self.model_name = model_name
         self.max_length = max_length
+        self.tail_tokens = tail_tokens  # head+tail truncation, as the run was trained (run_classification.py)
         self.variant = variant
         # Concurrent callers (web users) take turns per batch: each forward pass already uses every
         # core, and two at once would only fight over them.
@@ -193,7 +195,8 @@ class Predictor:
         )
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.get("model"), len(labels),
                     max_length, variant)
-        return cls(forward, tokenizer, labels, task, info.get("model", str(run_dir)), max_length, variant)
+        tail_tokens = info.get("hyperparameters", {}).get("truncation_tail_tokens") or 0
+        return cls(forward, tokenizer, labels, task, info.get("model", str(run_dir)), max_length, variant, tail_tokens)
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, one row per text in input order, one column per label.
@@ -203,7 +206,7 @@ class Predictor:
         probabilities = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return probabilities
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        encoded = tokenize(self.tokenizer, list(texts), self.max_length, self.tail_tokens)
         encoded = {name: encoded[name] for name in self.tokenizer.model_input_names if name in encoded}
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
         order = np.argsort(-lengths, kind="stable")

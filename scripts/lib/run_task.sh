@@ -15,7 +15,7 @@ if [ ! -f "$DATA_DIR/train.csv" ]; then
     echo "error: no raw $TASK data: put the raw files in data/raw/$TASK/ or set RAW_DIR (see README.md)" >&2
     exit 2
   fi
-  python prepare_data.py --task "$TASK" --raw_dir "$RAW_DIR" --output_dir "$DATA_DIR" --seed "$SEED" ${PREPARE_FLAGS:-}
+  python prepare_data.py --task "$TASK" --raw_dir "$RAW_DIR" --output_dir "$DATA_DIR" --seed "${SPLIT_SEED:-$SEED}" ${PREPARE_FLAGS:-}
 fi
 
 optional=()
@@ -31,10 +31,10 @@ $LAUNCHER run_classification.py \
   --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
   --text_column_names "$TEXT_COLUMNS" --label_column_name "$LABEL_COLUMN" --metric_name "$METRIC" \
   --do_train --do_eval --do_predict --shuffle_train_dataset \
-  --max_seq_length "$MAX_SEQ_LENGTH" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size 64 \
+  --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "${TRUNCATION_TAIL_TOKENS:-0}" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size 64 \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
   --train_sampling_strategy group_by_length --bf16 "$BF16" --optim adamw_torch_fused \
-  --eval_strategy epoch --save_strategy no --logging_steps 20 \
+  --eval_strategy "${EVAL_STRATEGY:-epoch}" --save_strategy no --logging_steps 20 \
   --output_dir "$OUTPUT_DIR" "${optional[@]}"
 
 echo
