@@ -67,3 +67,29 @@ def test_train_agnews_carves_splits_from_the_test_file(tmp_path, tiny_model):
     report = (tmp_path / "run/report.md").read_text()
     assert "4 classes: Business, Sci/Tech, Sports, World" in report
 
+
+
+def test_repeat_splits_scores_the_recipe_on_each_seeded_split(tmp_path, tiny_model):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_csv(raw / "train.csv", [
+        {"id": r["id"], "keyword": "", "location": "", "text": r["text"], "target": r["label"]}
+        for r in sentiment_rows(200, seed=4)
+    ])
+    write_csv(raw / "test.csv", [{"id": r["id"], "keyword": "", "location": "", "text": r["text"]}
+                                 for r in sentiment_rows(10, seed=5)])
+    root = tmp_path / "splits"
+    env = {**os.environ, "MODEL": str(tiny_model), "RAW_DIR": str(raw), "OUTPUT_ROOT": str(root),
+           "SPLIT_SEEDS": "1 2", "EPOCHS": "3", "LR": "2e-3", "BATCH_SIZE": "8", "MAX_SEQ_LENGTH": "32",
+           "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(["bash", str(REPO_ROOT / "scripts/repeat_splits.sh")], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    validations = [pd.read_csv(root / f"data-split{seed}/validation.csv") for seed in (1, 2)]
+    assert set(validations[0]["id"]) != set(validations[1]["id"])  # two different draws
+    table = (root / "splits.md").read_text()
+    assert table in result.stdout
+    rows = [line for line in table.splitlines() if line.startswith(("| 1 |", "| 2 |", "| **mean**", "| sd |"))]
+    assert len(rows) == 4 and "TF-IDF positive_f1" in table
+    model_f1 = [float(line.split("|")[4]) for line in rows[:2]]
+    assert min(model_f1) >= 0.8  # each split's run really trained on its own data

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# How much does a validation score owe to which rows were drawn for validation? Runs a task's script
+# with its default recipe on several seeded validation splits of the same data, and the TF-IDF +
+# logistic regression baseline on each, then prints every score with the mean and standard deviation
+# (also written to $OUTPUT_ROOT/splits.md). Training seed and hyperparameters stay the script's own.
+#   bash scripts/repeat_splits.sh                      # tweets, 5 splits: about 20 minutes here
+#   TASK=ag_news SPLIT_SEEDS="1 2 3" bash scripts/repeat_splits.sh
+# Every other variable of the task script (EPOCHS=..., MODEL=...) passes through from the environment.
+TASK=${TASK:-tweets}                        # tweets, imdb or ag_news
+SPLIT_SEEDS=${SPLIT_SEEDS:-"42 1 2 3 4"}    # 42 is the split the task script uses by default
+OUTPUT_ROOT=${OUTPUT_ROOT:-experiments/splits-$TASK}
+RAW_DIR=${RAW_DIR:-}
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "$TASK" in
+  tweets) script=train_tweets.sh label=target ;;
+  imdb) script=train_imdb.sh label=label ;;
+  ag_news) script=train_agnews.sh label=label ;;
+  *) echo "error: TASK must be tweets, imdb or ag_news, not '$TASK'" >&2; exit 2 ;;
+esac
+
+for seed in $SPLIT_SEEDS; do
+  data_dir="$OUTPUT_ROOT/data-split$seed"
+  run_dir="$OUTPUT_ROOT/split$seed"
+  if [ -f "$run_dir/validation_metrics.json" ]; then
+    echo "split $seed: done already ($run_dir)"
+  else
+    echo "=== split $seed: $script"
+    SPLIT_SEED=$seed DATA_DIR=$data_dir OUTPUT_DIR=$run_dir RAW_DIR=$RAW_DIR bash "scripts/$script"
+  fi
+  if [ ! -f "$run_dir-tfidf/validation_metrics.json" ]; then
+    text_columns=$(.venv/bin/python -c "import json, sys; print(','.join(json.load(open(sys.argv[1]))['text_columns']))" "$run_dir/run_info.json")
+    .venv/bin/python tfidf_baseline.py --train_file "$data_dir/train.csv" --validation_file "$data_dir/validation.csv" \
+      --text_column_names "$text_columns" --label_column_name "$label" --output_dir "$run_dir-tfidf"
+  fi
+done
+.venv/bin/python -m textclf.splits "$OUTPUT_ROOT" $SPLIT_SEEDS
