@@ -224,5 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     return exit_code_of(lambda: publish(arguments))
 
+
 if __name__ == "__main__":
     sys.exit(main())

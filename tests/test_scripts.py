@@ -22,15 +22,22 @@ def run_script(name: str, tmp_path, tiny_model, raw_dir, **overrides) -> subproc
     return result
 
 
+def write_raw_tweets(raw, test_count: int) -> list[dict]:
+    """Kaggle's train.csv (200 tweets) and test.csv (no target, ids not in row order); the test rows."""
+    raw.mkdir()
+    write_csv(raw / "train.csv", [
+        {"id": r["id"], "keyword": "", "location": "", "text": r["text"], "target": r["label"]}
+        for r in sentiment_rows(200, seed=4)
+    ])
+    test_rows = [{"id": 1000 + r["id"] * 3, "keyword": "", "location": "", "text": r["text"]}
+                 for r in sentiment_rows(test_count, seed=5)]
+    write_csv(raw / "test.csv", test_rows)
+    return test_rows
+
+
 def test_train_tweets_writes_a_kaggle_submission(tmp_path, tiny_model):
     raw = tmp_path / "raw"
-    raw.mkdir()
-    rows = sentiment_rows(200, seed=4)
-    write_csv(raw / "train.csv", [
-        {"id": r["id"], "keyword": "", "location": "", "text": r["text"], "target": r["label"]} for r in rows
-    ])
-    test_rows = [{"id": 1000 + r["id"] * 3, "keyword": "", "location": "", "text": r["text"]} for r in sentiment_rows(30, seed=5)]
-    write_csv(raw / "test.csv", test_rows)
+    test_rows = write_raw_tweets(raw, test_count=30)
     result = run_script("train_tweets.sh", tmp_path, tiny_model, raw)
     assert "report.md" in result.stdout
     submission = pd.read_csv(tmp_path / "run/submission.csv")
@@ -68,23 +75,11 @@ def test_train_agnews_carves_splits_from_the_test_file(tmp_path, tiny_model):
     assert "4 classes: Business, Sci/Tech, Sports, World" in report
 
 
-
 def test_repeat_splits_scores_the_recipe_on_each_seeded_split(tmp_path, tiny_model):
     raw = tmp_path / "raw"
-    raw.mkdir()
-    write_csv(raw / "train.csv", [
-        {"id": r["id"], "keyword": "", "location": "", "text": r["text"], "target": r["label"]}
-        for r in sentiment_rows(200, seed=4)
-    ])
-    write_csv(raw / "test.csv", [{"id": r["id"], "keyword": "", "location": "", "text": r["text"]}
-                                 for r in sentiment_rows(10, seed=5)])
+    write_raw_tweets(raw, test_count=10)
     root = tmp_path / "splits"
-    env = {**os.environ, "MODEL": str(tiny_model), "RAW_DIR": str(raw), "OUTPUT_ROOT": str(root),
-           "SPLIT_SEEDS": "1 2", "EPOCHS": "3", "LR": "2e-3", "BATCH_SIZE": "8", "MAX_SEQ_LENGTH": "32",
-           "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(["bash", str(REPO_ROOT / "scripts/repeat_splits.sh")], env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_script("repeat_splits.sh", tmp_path, tiny_model, raw, OUTPUT_ROOT=str(root), SPLIT_SEEDS="1 2")
     validations = [pd.read_csv(root / f"data-split{seed}/validation.csv") for seed in (1, 2)]
     assert set(validations[0]["id"]) != set(validations[1]["id"])  # two different draws
     table = (root / "splits.md").read_text()

@@ -125,4 +125,3 @@ def is_empty_cell(value) -> bool:
 def source_of(split: str, data_files: dict[str, str]) -> str:
     """How error messages name a split: its file, or the split name for hub datasets."""
     return data_files.get(split, f"the {split} split")
-

@@ -189,13 +189,14 @@ class Predictor:
             onnx_path = cached_onnx_model(run_dir, list(tokenizer.model_input_names), int8=variant == "onnx-int8")
             forward = onnx_forward(onnx_path)
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        hyperparameters = info.get("hyperparameters", {})
         max_length = min(
-            info.get("hyperparameters", {}).get("max_seq_length") or tokenizer.model_max_length,
+            hyperparameters.get("max_seq_length") or tokenizer.model_max_length,
             tokenizer.model_max_length,
         )
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.get("model"), len(labels),
                     max_length, variant)
-        tail_tokens = info.get("hyperparameters", {}).get("truncation_tail_tokens") or 0
+        tail_tokens = hyperparameters.get("truncation_tail_tokens") or 0
         return cls(forward, tokenizer, labels, task, info.get("model", str(run_dir)), max_length, variant, tail_tokens)
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
