@@ -165,13 +165,14 @@ class DataTrainingArguments:
             )
         },
     )
-    truncation_tail_tokens: int = field(
-        default=0,
+    truncation_tail_tokens: int | None = field(
+        default=None,
         metadata={
             "help": (
                 "Not upstream. Head+tail truncation: a text longer than max_seq_length keeps its last N tokens as "
                 "well as its first ones (Sun et al., 2019: the best cut for long reviews such as IMDb's). "
-                "0 (the default) cuts the end off, as upstream does."
+                "0 cuts the end off, as upstream does. Default: the value the model was trained with when "
+                "--model_name_or_path is a run of this script, else 0."
             )
         },
     )
@@ -433,6 +434,19 @@ def resolve_models(model_args: ModelArguments) -> tuple[ResolvedModel, ResolvedM
     return model, config, tokenizer, needs_network
 
 
+def trained_truncation_tail_tokens(model_path: str) -> int:
+    """The --truncation_tail_tokens a run of this script was trained with, so that predicting with it
+    cuts long texts the same way; 0 for any other model."""
+    run_info_path = os.path.join(model_path, RUN_INFO)
+    if not os.path.isfile(run_info_path):
+        return 0
+    with open(run_info_path, encoding="utf-8") as file:
+        tail_tokens = json.load(file).get("hyperparameters", {}).get("truncation_tail_tokens") or 0
+    if tail_tokens:
+        logger.info("--truncation_tail_tokens %d, as %s was trained", tail_tokens, model_path)
+    return tail_tokens
+
+
 def load_raw_datasets(model_args: ModelArguments, data_args: DataTrainingArguments) -> datasets.DatasetDict:
     """The data files given, or a dataset from the hub (upstream's two ways)."""
     if data_args.dataset_name is None:
@@ -606,6 +620,8 @@ def main(argv: list[str] | None = None) -> None:
             f"model ({tokenizer.model_max_length}). Using max_seq_length={tokenizer.model_max_length}."
         )
     max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
+    if data_args.truncation_tail_tokens is None:
+        data_args.truncation_tail_tokens = trained_truncation_tail_tokens(model_source.path)
     padding = "max_length" if data_args.pad_to_max_length else False
     label_to_id = None if label_list is None else config.label2id
 

@@ -313,7 +313,8 @@ def test_bf16_without_a_gpu_trains_on_the_cpu_instead_of_failing(tmp_path, as_js
 @pytest.mark.parametrize("tail_tokens", [0, 2])
 def test_head_tail_truncation_keeps_the_verdict_at_the_end_of_long_texts(tmp_path, tiny_model, tail_tokens):
     """The class word comes last, after 12 filler words; texts are cut to 8 tokens. Only a run that keeps
-    the tail can learn it, and the Predictor (the web demo) cuts texts the same way as the run did."""
+    the tail can learn it, and the Predictor (the web demo) and a later predict-only run cut texts the same
+    way as the run did."""
     from conftest import FILLER_WORDS
 
     from textclf.predictor import Predictor
@@ -341,3 +342,11 @@ def test_head_tail_truncation_keeps_the_verdict_at_the_end_of_long_texts(tmp_pat
     table = pd.read_csv(tmp_path / "out/predictions.csv")
     probabilities = predictor.predict_proba([row["text"] for row in rows[240:]])
     assert np.allclose(probabilities, table[["prob_negative", "prob_positive"]].to_numpy(), atol=1e-4)
+    # Predicting later with the run as the model, without the flag, cuts texts as the run was trained.
+    result = run_classification(
+        "--model_name_or_path", "out", "--test_file", "validation.csv", "--do_predict", "--output_dir", "again",
+        "--max_seq_length", "8", cwd=tmp_path,
+    )
+    assert_ok(result)
+    again = pd.read_csv(tmp_path / "again/predictions.csv")
+    assert np.allclose(again[["prob_negative", "prob_positive"]], table[["prob_negative", "prob_positive"]], atol=1e-4)
