@@ -14,7 +14,7 @@ from conftest import REPO_ROOT, sentiment_rows, write_csv
 import tfidf_baseline
 from textclf import UserInputError
 from textclf.comparison import main as comparison_main
-from textclf.comparison import make_subsets, write_comparison
+from textclf.comparison import label_lifts, make_subsets, write_comparison
 
 
 def baseline(tmp_path, **files) -> list[str]:
@@ -104,6 +104,23 @@ def fake_run(directory, model: str, accuracy: float, train_seconds: float, test_
                "test_runtime": test_seconds, "test_samples": 20}
     (directory / "all_results.json").write_text(json.dumps(results))
     (directory / weights[0]).write_bytes(b"0" * weights[1])
+
+
+def test_chart_labels_of_close_points_move_apart_to_the_nearest_free_place():
+    def overlap(a, b):
+        return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+    frame = (0, 0, 400, 300)
+    labels = [(100, 100, 60, 10), (105, 103, 60, 10), (300, 100, 60, 10)]  # two overprint; one far away
+    marker = (95, 102, 6, 6)  # the second label's point, under the first label's natural place
+    lifts = label_lifts(labels, [marker], frame)
+    moved = [(x, y + lift, w, h) for (x, y, w, h), lift in zip(labels, lifts)]
+    assert not overlap(moved[0], moved[1])
+    assert not any(overlap(box, marker) for box in moved)
+    assert lifts[2] == 0  # nothing in its way
+    assert max(abs(lift) for lift in lifts) <= 20  # the nearest free place, not anywhere free
+    top_label = [(100, 295, 60, 10), (100, 295, 60, 10)]  # at the top of the frame: the second one goes below
+    assert label_lifts(top_label, [], frame)[1] < 0
 
 
 def test_comparison_table_and_chart(tmp_path, capsys):

@@ -286,6 +286,52 @@ def render_comparison(runs: dict[str, list[dict]], records: dict[str, dict], cha
     return "\n".join(lines)
 
 
+LABEL_FONT_SIZE = 8
+MARKER_SIZE = 40  # points squared, as scatter takes it
+Box = tuple[float, float, float, float]
+
+
+def label_lifts(boxes: list[Box], obstacles: list[Box], bounds: Box) -> list[float]:
+    """How far to move each label box (x, y, width, height) up or down so that it overlaps no other
+    label and no obstacle (the markers), staying within `bounds` where it can: the nearest free place."""
+
+    def overlaps(a: Box, b: Box) -> bool:
+        return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+    def inside(box: Box) -> bool:
+        return bounds[1] <= box[1] and box[1] + box[3] <= bounds[1] + bounds[3]
+
+    lifts = [0.0] * len(boxes)
+    taken = list(obstacles)
+    for index in sorted(range(len(boxes)), key=lambda i: boxes[i][1]):
+        x, y, width, height = boxes[index]
+        steps = [0.0] + [sign * k * height / 2 for k in range(1, 41) for sign in (1, -1)]
+        candidates = [(x, y + step, width, height) for step in steps]
+        free = [box for box in candidates if not any(overlaps(box, other) for other in taken)]
+        chosen = next((box for box in free if inside(box)), free[0] if free else candidates[0])
+        taken.append(chosen)
+        lifts[index] = chosen[1] - y
+    return lifts
+
+
+def label_points(axes, rows: list[dict]) -> None:
+    """Each point labelled with its model. Points of similar models sit close together: their labels
+    move apart (with a leader line when far from their point) instead of overprinting each other."""
+    points_per_pixel = 72 / axes.figure.dpi
+    anchors = [axes.transData.transform((row["train_seconds"], row["accuracy"])) * points_per_pixel for row in rows]
+    marker = MARKER_SIZE**0.5
+    markers = [(x - marker / 2, y - marker / 2, marker, marker) for x, y in anchors]
+    labels = [(x + 4, y + 2, LABEL_FONT_SIZE * 0.6 * len(row["model"]), LABEL_FONT_SIZE * 1.3)
+              for (x, y), row in zip(anchors, rows)]
+    frame = axes.get_window_extent()
+    bounds = (frame.x0 * points_per_pixel, frame.y0 * points_per_pixel,
+              frame.width * points_per_pixel, frame.height * points_per_pixel)
+    for row, lift in zip(rows, label_lifts(labels, markers, bounds)):
+        leader = {"arrowstyle": "-", "color": "0.6", "lw": 0.6} if abs(lift) > LABEL_FONT_SIZE else None
+        axes.annotate(row["model"], (row["train_seconds"], row["accuracy"]), textcoords="offset points",
+                      xytext=(4, 2 + lift), fontsize=LABEL_FONT_SIZE, arrowprops=leader)
+
+
 def plot_accuracy_against_training_time(runs: dict[str, list[dict]], path: Path) -> bool:
     """One panel per task, log-scaled training time, each point labelled with its model."""
     panels = {task: [r for r in rows if r["train_seconds"] and r["accuracy"] is not None] for task, rows in runs.items()}
@@ -305,10 +351,7 @@ def plot_accuracy_against_training_time(runs: dict[str, list[dict]], path: Path)
             points = [row for row in rows if row["is_baseline"] == is_baseline]
             if points:
                 axes.scatter([r["train_seconds"] for r in points], [r["accuracy"] for r in points],
-                             marker=marker, color=color, s=40, label=kind)
-        for row in rows:
-            axes.annotate(row["model"], (row["train_seconds"], row["accuracy"]), textcoords="offset points",
-                          xytext=(4, 4), fontsize=8)
+                             marker=marker, color=color, s=MARKER_SIZE, label=kind)
         axes.set_xscale("log")
         axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # a labelled tick even within a decade
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 100, not 10^2
@@ -320,6 +363,8 @@ def plot_accuracy_against_training_time(runs: dict[str, list[dict]], path: Path)
         axes.grid(alpha=0.3, which="both")
         axes.legend(fontsize=8, loc="best")
     figure.tight_layout()
+    for axes, rows in zip(axes_list[0], panels.values()):
+        label_points(axes, rows)  # after the layout: label placement works in the final coordinates
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
