@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import datasets
 import numpy as np
 import transformers
+from torch.utils.data import SequentialSampler
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -40,7 +41,7 @@ from transformers import (
     default_data_collator,
     set_seed,
 )
-from transformers.trainer_utils import PredictionOutput
+from transformers.trainer_utils import PredictionOutput, has_length
 
 from textclf import UserInputError, exit_code_of
 from textclf.data import (
@@ -662,7 +663,7 @@ def main(argv: list[str] | None = None) -> None:
         pad_to_multiple_of = 8 if training_args.fp16 or training_args.bf16 else None
         data_collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
-    trainer = Trainer(
+    trainer = InOrderEvaluationTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -802,6 +803,23 @@ def evaluation_split(raw_datasets: datasets.DatasetDict, labelled_splits: list[s
             logger.warning("Evaluating on the %d of %d test rows that have a label", labelled.num_rows, test.num_rows)
         return labelled
     raise UserInputError("--do_eval needs labelled data: pass --validation_file (or a test file with labels)")
+
+
+class InOrderEvaluationTrainer(Trainer):
+    """A Trainer whose evaluation and prediction read the rows in data order.
+
+    Since transformers PR #33514, `--train_sampling_strategy group_by_length` (upstream's
+    `--group_by_length`, which our scripts use) also groups evaluation rows by length, in a seeded random
+    order, and `trainer.predict` returns its predictions in that order: eval_predictions.csv,
+    predictions.csv, predict_results.txt and Kaggle's submission.csv paired each row with another
+    row's prediction. Metrics were right (labels and predictions were shuffled together).
+    `predict_in_length_order` already sorts rows by length where it pays.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None or not has_length(eval_dataset):
+            return super()._get_eval_sampler(eval_dataset)
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # as for the other strategies
 
 
 def predict_in_length_order(trainer: Trainer, dataset: datasets.Dataset, metric_key_prefix: str) -> PredictionOutput:

@@ -229,13 +229,19 @@ def test_two_process_cpu_run_writes_results_once(tmp_path, tiny_model):
     test_rows = write_tweets_like_data(tmp_path, train=64, val=20, test=17)
     command = handout_command(str(tiny_model))
     result = run_classification(
-        *command, "--per_device_train_batch_size", "8", "--save_strategy", "no", cwd=tmp_path,
+        *command, "--per_device_train_batch_size", "8", "--save_strategy", "no",
+        "--train_sampling_strategy", "group_by_length", "--per_device_eval_batch_size", "4", cwd=tmp_path,
         launcher=("env", "OMP_NUM_THREADS=1", sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"),
     )
     assert_ok(result)
     assert "distributed training: True" in result.stdout + result.stderr
     output = tmp_path / "experiments"
     assert len(read_predictions(output / "predict_results.txt")) == len(test_rows)
+    # Gathered from both processes, predictions come back in data order, each with its row.
+    validation = pd.read_csv(tmp_path / "data/val.csv")
+    evaluated = pd.read_csv(output / "eval_predictions.csv")
+    assert evaluated["id"].tolist() == validation["id"].tolist()
+    assert evaluated["label"].tolist() == validation["target"].tolist()
     results = read_json(output / "all_results.json")
     assert results["eval_samples"] == 20 and results["train_samples"] == 64
     state = read_json(output / "trainer_state.json")
@@ -266,6 +272,34 @@ def test_legacy_arguments_from_older_tutorials_are_accepted(tmp_path, tiny_model
     args = read_json(tmp_path / "experiments/trainer_state.json")
     assert args["global_step"] == 1
     assert "--evaluation_strategy is now called --eval_strategy" in result.stdout + result.stderr
+
+
+def test_predictions_stay_with_their_rows_when_training_groups_by_length(tmp_path, tiny_model):
+    """The scripts train with --train_sampling_strategy group_by_length; transformers then also reads
+    evaluation rows grouped by length, in a shuffled order, and returned predictions in that order."""
+    from textclf.predictor import Predictor
+
+    rows = sentiment_rows(200, seed=5, labels=("negative", "positive"))
+    for index, row in enumerate(rows):  # a few lengths, many rows of each: ties are what got shuffled
+        row["text"] = " ".join([row["text"]] * (1 + index % 3))
+    write_csv(tmp_path / "train.csv", rows[:120])
+    write_csv(tmp_path / "validation.csv", rows[120:160])
+    write_csv(tmp_path / "test.csv", rows[160:], columns=["id", "text"])
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.csv", "--validation_file", "validation.csv",
+        "--test_file", "test.csv", "--do_train", "--do_eval", "--do_predict", "--output_dir", "out",
+        "--train_sampling_strategy", "group_by_length", *QUICK_TRAINING, "--num_train_epochs", "1", cwd=tmp_path,
+    )
+    assert_ok(result)
+    evaluated = pd.read_csv(tmp_path / "out/eval_predictions.csv")
+    assert evaluated["id"].tolist() == [row["id"] for row in rows[120:160]]
+    assert evaluated["label"].tolist() == [row["label"] for row in rows[120:160]]
+    predicted = pd.read_csv(tmp_path / "out/predictions.csv")
+    assert predicted["id"].tolist() == [row["id"] for row in rows[160:]]
+    probabilities = Predictor.from_run(tmp_path / "out").predict_proba([row["text"] for row in rows[160:]])
+    assert np.allclose(probabilities, predicted[["prob_negative", "prob_positive"]].to_numpy(), atol=1e-4)
+    names = np.array(["negative", "positive"])
+    assert read_predictions(tmp_path / "out/predict_results.txt") == names[probabilities.argmax(axis=1)].tolist()
 
 
 def test_predict_only_with_a_trained_run(tmp_path, tiny_model):
