@@ -667,7 +667,8 @@ def main(argv: list[str] | None = None) -> None:
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        # Evaluation during training reports metrics only: longest rows first, which barely pad.
+        eval_dataset=None if eval_dataset is None else eval_dataset.select(length_order(eval_dataset)),
         compute_metrics=make_compute_metrics(metric, task, label_list),
         processing_class=tokenizer,
         data_collator=data_collator,
@@ -813,7 +814,7 @@ class InOrderEvaluationTrainer(Trainer):
     order, and `trainer.predict` returns its predictions in that order: eval_predictions.csv,
     predictions.csv, predict_results.txt and Kaggle's submission.csv paired each row with another
     row's prediction. Metrics were right (labels and predictions were shuffled together).
-    `predict_in_length_order` already sorts rows by length where it pays.
+    Sorting by length, which is what made it fast, is done before: see `length_order`.
     """
 
     def _get_eval_sampler(self, eval_dataset):
@@ -822,13 +823,18 @@ class InOrderEvaluationTrainer(Trainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # as for the other strategies
 
 
+def length_order(dataset: datasets.Dataset) -> np.ndarray:
+    """Row indices, longest first (stable among equal lengths)."""
+    return np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")[::-1]
+
+
 def predict_in_length_order(trainer: Trainer, dataset: datasets.Dataset, metric_key_prefix: str) -> PredictionOutput:
     """trainer.predict on the rows sorted by length, results back in data order.
 
     With dynamic padding a batch pads to its longest row; sorted rows barely pad, which makes
     prediction on long, varied texts (IMDB reviews) much faster. Metrics do not depend on order.
     """
-    order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")[::-1]
+    order = length_order(dataset)
     output = trainer.predict(dataset.select(order), metric_key_prefix=metric_key_prefix)
     data_order = np.empty_like(order)
     data_order[order] = np.arange(len(order))
