@@ -84,6 +84,7 @@ from textclf.offline import (
     hub_model_needs_network,
     resolve_model_name_or_path,
 )
+from textclf.runs import read_run_info, trained_truncation_tail_tokens
 from textclf.tokenization import tokenize
 
 logger = logging.getLogger(__name__)
@@ -435,19 +436,6 @@ def resolve_models(model_args: ModelArguments) -> tuple[ResolvedModel, ResolvedM
     return model, config, tokenizer, needs_network
 
 
-def trained_truncation_tail_tokens(model_path: str) -> int:
-    """The --truncation_tail_tokens a run of this script was trained with, so that predicting with it
-    cuts long texts the same way; 0 for any other model."""
-    run_info_path = os.path.join(model_path, RUN_INFO)
-    if not os.path.isfile(run_info_path):
-        return 0
-    with open(run_info_path, encoding="utf-8") as file:
-        tail_tokens = json.load(file).get("hyperparameters", {}).get("truncation_tail_tokens") or 0
-    if tail_tokens:
-        logger.info("--truncation_tail_tokens %d, as %s was trained", tail_tokens, model_path)
-    return tail_tokens
-
-
 def load_raw_datasets(model_args: ModelArguments, data_args: DataTrainingArguments) -> datasets.DatasetDict:
     """The data files given, or a dataset from the hub (upstream's two ways)."""
     if data_args.dataset_name is None:
@@ -621,8 +609,11 @@ def main(argv: list[str] | None = None) -> None:
             f"model ({tokenizer.model_max_length}). Using max_seq_length={tokenizer.model_max_length}."
         )
     max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
-    if data_args.truncation_tail_tokens is None:
-        data_args.truncation_tail_tokens = trained_truncation_tail_tokens(model_source.path)
+    if data_args.truncation_tail_tokens is None:  # a run of this script predicts as it was trained
+        is_run = os.path.isfile(os.path.join(model_source.path, RUN_INFO))
+        tail_tokens = trained_truncation_tail_tokens(read_run_info(model_source.path)) if is_run else 0
+        logger.info("--truncation_tail_tokens %d (%s)", tail_tokens, "as the run was trained" if is_run else "default")
+        data_args.truncation_tail_tokens = tail_tokens
     padding = "max_length" if data_args.pad_to_max_length else False
     label_to_id = None if label_list is None else config.label2id
 

@@ -28,7 +28,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
-from textclf.runs import MULTI_LABEL, REGRESSION, SINGLE_LABEL, read_run_info
+from textclf.runs import MULTI_LABEL, REGRESSION, SINGLE_LABEL, read_run_info, trained_truncation_tail_tokens
 from textclf.tokenization import tokenize
 
 logger = logging.getLogger(__name__)
@@ -189,15 +189,14 @@ class Predictor:
             onnx_path = cached_onnx_model(run_dir, list(tokenizer.model_input_names), int8=variant == "onnx-int8")
             forward = onnx_forward(onnx_path)
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-        hyperparameters = info.get("hyperparameters", {})
         max_length = min(
-            hyperparameters.get("max_seq_length") or tokenizer.model_max_length,
+            info.get("hyperparameters", {}).get("max_seq_length") or tokenizer.model_max_length,
             tokenizer.model_max_length,
         )
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.get("model"), len(labels),
                     max_length, variant)
-        tail_tokens = hyperparameters.get("truncation_tail_tokens") or 0
-        return cls(forward, tokenizer, labels, task, info.get("model", str(run_dir)), max_length, variant, tail_tokens)
+        return cls(forward, tokenizer, labels, task, info.get("model", str(run_dir)), max_length, variant,
+                   trained_truncation_tail_tokens(info))
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, one row per text in input order, one column per label.

@@ -84,6 +84,11 @@ def read_run_info(run_dir: Path) -> dict:
     return read_json(Path(run_dir) / RUN_INFO)
 
 
+def trained_truncation_tail_tokens(info: dict) -> int:
+    """The --truncation_tail_tokens a run was trained with (its run_info.json); 0, upstream's cut, if none."""
+    return info.get("hyperparameters", {}).get("truncation_tail_tokens") or 0
+
+
 def read_validation_metrics(run_dir: Path) -> dict:
     """The run's validation metrics, or {} for a run trained without --do_eval."""
     path = Path(run_dir) / VALIDATION_METRICS
