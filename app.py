@@ -31,15 +31,8 @@ import pandas as pd  # noqa: E402
 
 from textclf import UserInputError  # noqa: E402
 from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
-from textclf.runs import (  # noqa: E402
-    MULTI_LABEL,
-    REGRESSION,
-    example_texts,
-    finished_runs,
-    read_run_info,
-    read_validation_metrics,
-    resolve_run,
-)
+from textclf.problem_types import MULTI_LABEL, REGRESSION  # noqa: E402
+from textclf.runs import RunInfo, example_texts, finished_runs, read_validation_metrics, resolve_run  # noqa: E402
 
 logger = logging.getLogger("app")
 
@@ -80,7 +73,7 @@ class RunRegistry:
         for run_dir in finished_runs(self.experiments_dir):
             if run_dir.resolve() == self.first_run.resolve():
                 continue
-            if read_run_info(run_dir).get("task") == REGRESSION:
+            if RunInfo.read(run_dir).task == REGRESSION:
                 logger.info("Not offering %s: a regression run has no classes to show", run_dir)
                 continue
             runs.setdefault(run_dir.name, run_dir)
@@ -103,21 +96,19 @@ class RunRegistry:
 def describe_run(registry: RunRegistry, name: str) -> str:
     """Markdown: the model, the labels, the validation metrics and how the run was trained."""
     run_dir = registry.path(name)
-    info = read_run_info(run_dir)
-    labels = info.get("labels") or []
+    info = RunInfo.read(run_dir)
+    labels = info.labels or []
     lines = [
-        f"**Run** `{name}` · **model** `{info.get('model', '?')}` · "
+        f"**Run** `{name}` · **model** `{info.model}` · "
         f"**{len(labels)} labels**: {', '.join(f'`{label}`' for label in labels)}",
         validation_summary(read_validation_metrics(run_dir)),
     ]
-    train = info.get("data", {}).get("train")
-    settings = info.get("hyperparameters", {})
-    epochs = settings.get("num_train_epochs")
-    if train:
+    epochs = info.hyperparameters.get("num_train_epochs")
+    if info.data_file("train"):
         lines.append(
-            f"Trained on {train['rows']:,} rows of `{Path(str(train['file'])).name}`, "
+            f"Trained on {info.data_rows('train'):,} rows of `{Path(info.data_file('train')).name}`, "
             f"{f'{epochs:g}' if isinstance(epochs, (int, float)) else '?'} epochs, "
-            f"texts cut at {settings.get('max_seq_length', '?')} tokens."
+            f"texts cut at {info.max_seq_length or '?'} tokens."
         )
     return "\n\n".join(lines)
 

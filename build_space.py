@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import logging
 import os
 import re
@@ -28,26 +27,33 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HTTPError
 
 from textclf import UserInputError, exit_code_of
+from textclf.problem_types import REGRESSION
 from textclf.runs import (
+    CONFIG,
     EXAMPLES_FILE,
-    REGRESSION,
     RUN_INFO,
+    TEST_METRICS,
     VALIDATION_METRICS,
+    RunInfo,
     example_texts,
-    read_run_info,
+    read_optional_json,
     resolve_run,
+    write_json_atomically,
 )
 
 logger = logging.getLogger("build_space")
 
 REPO_ROOT = Path(__file__).resolve().parent
 # What the Space's app.py imports from this repository; nothing else of it is needed there.
-APP_FILES = ("app.py", "textclf/__init__.py", "textclf/runs.py", "textclf/predictor.py", "textclf/tokenization.py")
+APP_FILES = (
+    "app.py", "textclf/__init__.py", "textclf/runs.py", "textclf/missing.py", "textclf/tables.py",
+    "textclf/problem_types.py", "textclf/predictor.py", "textclf/tokenization.py",
+)
 RUN_FILES = (
-    "config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
+    CONFIG, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
-    RUN_INFO, VALIDATION_METRICS, "test_metrics.json",
+    RUN_INFO, VALIDATION_METRICS, TEST_METRICS,
 )
 # Pinned in the Space's requirements.txt: what app.py imports, and what transformers loads the model with.
 REQUIREMENTS = ("gradio", "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "numpy", "pandas",
@@ -74,8 +80,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def build_space(run_dir: Path, space_dir: Path, name: str, emoji: str) -> list[Path]:
     """Write the Space folder; returns its files."""
-    info = read_run_info(run_dir)
-    if info.get("task") == REGRESSION:
+    info = RunInfo.read(run_dir)
+    if info.task == REGRESSION:
         raise UserInputError(f"{run_dir}: a regression run has no classes to show; publish a classification run")
     replace_previous_build(space_dir)
     for relative in APP_FILES:
@@ -85,9 +91,9 @@ def build_space(run_dir: Path, space_dir: Path, name: str, emoji: str) -> list[P
         for source in sorted(run_dir.glob(pattern)):
             copy_file(source, bundled_run / source.name)
     # The local path of the base model means nothing on the Space and names this machine's folders.
-    info.pop("model_path", None)
-    write_json(bundled_run / RUN_INFO, info)
-    write_json(bundled_run / EXAMPLES_FILE, {"examples": example_texts(run_dir)})
+    info.model_path = None
+    info.write(bundled_run)
+    write_json_atomically(bundled_run / EXAMPLES_FILE, {"examples": example_texts(run_dir)})
     (space_dir / "requirements.txt").write_text(requirements_txt(), encoding="utf-8")
     (space_dir / "README.md").write_text(space_readme(run_dir, info, name, emoji), encoding="utf-8")
     return sorted(path for path in space_dir.rglob("*") if path.is_file())
@@ -112,10 +118,6 @@ def copy_file(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
-def write_json(path: Path, content: dict) -> None:
-    path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def requirements_txt() -> str:
     """The versions installed here, with the CPU build of torch (Spaces' free hardware has no GPU,
     and the default CUDA wheels are several GB)."""
@@ -132,9 +134,9 @@ def model_card_license(run_dir: Path) -> str:
     return match.group(1) if match else "other"
 
 
-def space_readme(run_dir: Path, info: dict, name: str, emoji: str) -> str:
-    labels = info.get("labels") or []
-    metrics = json.loads(read_text(run_dir / VALIDATION_METRICS) or "{}")
+def space_readme(run_dir: Path, info: RunInfo, name: str, emoji: str) -> str:
+    labels = info.labels or []
+    metrics = read_optional_json(run_dir / VALIDATION_METRICS)
     scores = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "macro_f1", "positive_f1") if key in metrics)
     front_matter = {
         "title": name,
@@ -158,7 +160,7 @@ def space_readme(run_dir: Path, info: dict, name: str, emoji: str) -> str:
         f"# {name}",
         "",
         f"Type a text and see the probability of each class: {', '.join(f'`{label}`' for label in labels)}.",
-        f"The model is `{info.get('model', '?')}` fine-tuned as run `{run_dir.name}`"
+        f"The model is `{info.model}` fine-tuned as run `{run_dir.name}`"
         + (f"; on its validation data: {scores}." if scores else "."),
         "A CSV tab classifies every row of an uploaded file.",
         "",

@@ -27,9 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 import datasets
-import numpy as np
 import transformers
-from torch.utils.data import SequentialSampler
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -41,9 +39,15 @@ from transformers import (
     default_data_collator,
     set_seed,
 )
-from transformers.trainer_utils import PredictionOutput, has_length
+from transformers.trainer_utils import PredictionOutput
 
 from textclf import UserInputError, exit_code_of
+from textclf.arguments import (
+    bf16_needs_use_cpu,
+    command_line_flags,
+    distribute_over_cpu_processes_without_accelerator,
+    translate_legacy_arguments,
+)
 from textclf.data import (
     SPLIT_OPTIONS,
     join_text_columns,
@@ -55,28 +59,16 @@ from textclf.data import (
 from textclf.labels import (
     LABEL,
     build_label_list,
-    class_names_of,
-    drop_rows_without_label,
+    encode_label,
+    evaluation_split,
+    every_row_labelled,
     infer_task,
-    normalize_labels,
+    labels_of_trained_model,
+    read_labels,
+    rename_label_column,
+    task_from_config,
 )
-from textclf.metrics import (
-    MULTI_LABEL,
-    REGRESSION,
-    SINGLE_LABEL,
-    load_metric,
-    logits_to_predictions,
-    make_compute_metrics,
-    resolve_metric,
-)
-from textclf.predictions import (
-    ID_COLUMN,
-    logits_to_probabilities,
-    prediction_names,
-    write_prediction_table,
-    write_predict_results,
-)
-from textclf.report import EVAL_PREDICTIONS, RUN_INFO, TEST_PREDICTIONS, write_run_report
+from textclf.metrics import load_metric, make_compute_metrics, resolve_metric
 from textclf.offline import (
     ResolvedModel,
     enable_offline_mode,
@@ -84,8 +76,19 @@ from textclf.offline import (
     hub_model_needs_network,
     resolve_model_name_or_path,
 )
-from textclf.runs import read_run_info, trained_truncation_tail_tokens
+from textclf.predictions import ID_COLUMN, write_predict_results, write_prediction_table
+from textclf.problem_types import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    logits_to_predictions,
+    logits_to_probabilities,
+    prediction_names,
+)
+from textclf.report import write_run_report
+from textclf.runs import EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo
 from textclf.tokenization import tokenize
+from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, predict_in_length_order
 
 logger = logging.getLogger(__name__)
 
@@ -308,81 +311,8 @@ class ModelArguments:
     )
 
 
-# Arguments of older transformers that tutorials still show; transformers 5 rejects them.
-RENAMED_ARGUMENTS = {"--evaluation_strategy": "--eval_strategy", "--no_cuda": "--use_cpu"}
-REMOVED_FLAGS = {
-    "--overwrite_output_dir": "transformers 5 always writes into --output_dir",
-    "--save_safetensors": "transformers 5 always saves safetensors",
-    "--logging_dir": "transformers 5 dropped it; loggers choose their own folder",
-}
-BOOLEAN_WORDS = {"true", "false", "yes", "no", "1", "0"}
-
-
-def translate_legacy_arguments(argv: list[str]) -> list[str]:
-    """Rewrite arguments removed or renamed in transformers 5 so copied commands keep working."""
-    translated, index = [], 0
-    while index < len(argv):
-        argument = argv[index]
-        name, has_inline_value, inline_value = argument.partition("=")
-        following = argv[index + 1] if index + 1 < len(argv) else None
-        takes_next = not has_inline_value and following is not None and not following.startswith("--")
-        index += 1
-        if name in RENAMED_ARGUMENTS:
-            logger.warning("%s is now called %s", name, RENAMED_ARGUMENTS[name])
-            translated.append(RENAMED_ARGUMENTS[name] + has_inline_value + inline_value)
-        elif name in REMOVED_FLAGS:
-            logger.warning("Ignoring %s: %s", name, REMOVED_FLAGS[name])
-            if takes_next and (name == "--logging_dir" or following.lower() in BOOLEAN_WORDS):
-                index += 1
-        elif name == "--group_by_length":
-            value = inline_value if has_inline_value else (following if takes_next else "true")
-            if takes_next and following.lower() in BOOLEAN_WORDS:
-                index += 1
-            if value.lower() in ("true", "yes", "1"):
-                logger.warning("--group_by_length is now --train_sampling_strategy group_by_length")
-                translated += ["--train_sampling_strategy", "group_by_length"]
-        else:
-            translated.append(argument)
-    return translated
-
-
-def distribute_over_cpu_processes_without_accelerator() -> None:
-    """Make `torchrun --nproc_per_node 2` split the work on a machine without a GPU.
-
-    Launched so, accelerate (through which the Trainer sets up devices) starts the process group
-    but treats each process as a separate single-process run unless told to use the CPU: both
-    would train on all the data. This must be set before TrainingArguments sets up its devices.
-    """
-    import torch
-
-    if os.environ.get("LOCAL_RANK") is not None and not torch.accelerator.is_available():
-        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
-
-
-def bf16_needs_use_cpu(arguments: dict[str, str | bool]) -> bool:
-    """`--bf16` on a machine without a GPU: train on the CPU in bf16 instead of failing.
-
-    transformers refuses `--bf16` without a GPU unless `--use_cpu` is also given ("Your setup
-    doesn't support bf16/gpu"), although CPUs with AVX512-BF16 or AMX train markedly faster in bf16.
-    """
-    import torch
-
-    wants_bf16 = str(arguments.get("bf16", False)).lower() in ("true", "yes", "1")
-    if wants_bf16 and "use_cpu" not in arguments and not torch.accelerator.is_available():
-        logger.warning("--bf16 without a GPU: training in bf16 on the CPU (--use_cpu True)")
-        return True
-    return False
-
-
-def command_line_flags(argv: list[str]) -> dict[str, str | bool]:
-    """The `--name [value]` pairs of a command line, enough to look up a few flags."""
-    flags = {}
-    for index, argument in enumerate(argv):
-        if argument.startswith("--"):
-            name, has_value, value = argument[2:].partition("=")
-            following = argv[index + 1] if index + 1 < len(argv) else "--"
-            flags[name] = value if has_value else (True if following.startswith("--") else following)
-    return flags
+# The metric when --metric_name is not given, as upstream.
+DEFAULT_METRICS = {REGRESSION: "mse", MULTI_LABEL: "f1", SINGLE_LABEL: "accuracy"}
 
 
 def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataTrainingArguments, TrainingArguments]:
@@ -424,16 +354,27 @@ def setup_logging(training_args: TrainingArguments) -> None:
     transformers.utils.logging.enable_explicit_format()
 
 
-def resolve_models(model_args: ModelArguments) -> tuple[ResolvedModel, ResolvedModel, ResolvedModel, bool]:
-    """Model, config and tokenizer sources, and whether any of them needs the hub."""
+def resolve_models(model_args: ModelArguments) -> tuple[ResolvedModel, ResolvedModel, ResolvedModel]:
+    """Model, config and tokenizer sources: local directories where they exist, else hub ids."""
     model = resolve_model_name_or_path(model_args.model_name_or_path)
     config = resolve_model_name_or_path(model_args.config_name) if model_args.config_name else model
     tokenizer = resolve_model_name_or_path(model_args.tokenizer_name) if model_args.tokenizer_name else model
+    return model, config, tokenizer
+
+
+def stay_offline_unless_needed(model_args: ModelArguments, data_args: DataTrainingArguments,
+                               sources: tuple[ResolvedModel, ...]) -> None:
+    """Switch the hub libraries offline when the models, the data and the metric are all local."""
     needs_network = False
-    for option, source in (("--model_name_or_path", model), ("--config_name", config), ("--tokenizer_name", tokenizer)):
+    for option, source in zip(("--model_name_or_path", "--config_name", "--tokenizer_name"), sources):
         if not source.is_local:
             needs_network |= hub_model_needs_network(source, model_args.cache_dir, model_args.model_revision, option)
-    return model, config, tokenizer, needs_network
+    if data_args.dataset_name is not None and not os.path.exists(data_args.dataset_name):
+        needs_network |= hub_is_reachable()
+    if data_args.metric_name is not None:
+        needs_network |= not resolve_metric(data_args.metric_name)[1]
+    if not needs_network:
+        enable_offline_mode()
 
 
 def load_raw_datasets(model_args: ModelArguments, data_args: DataTrainingArguments) -> datasets.DatasetDict:
@@ -476,35 +417,81 @@ def arrange_splits(raw_datasets: datasets.DatasetDict, data_args: DataTrainingAr
     return raw_datasets
 
 
-def rename_label_column(raw_datasets: datasets.DatasetDict, label_column_name: str | None, sources: dict) -> list[str]:
-    """Rename the label column to "label" where a split has it; return the splits that have labels.
+def check_splits_and_text_columns(raw_datasets: datasets.DatasetDict, data_args: DataTrainingArguments,
+                                  training_args: TrainingArguments, sources: dict[str, str]) -> list[str]:
+    """The splits the run needs exist, and every split has the text columns; returns the columns.
 
-    A test file without the label column (Kaggle's test.csv) is fine: it is only predicted on.
+    Checked before anything heavy is loaded."""
+    for option, split, needed in (
+        ("--do_train", "train", training_args.do_train),
+        ("--do_predict", "test", training_args.do_predict),
+    ):
+        if needed and split not in raw_datasets:
+            raise UserInputError(f"{option} needs {SPLIT_OPTIONS[split]} (or a dataset with a {split!r} split)")
+    first_split = next(iter(raw_datasets))
+    text_columns = resolve_text_columns(
+        data_args.text_column_names, raw_datasets[first_split].column_names, sources[first_split]
+    )
+    for split in raw_datasets:
+        resolve_text_columns(",".join(text_columns), raw_datasets[split].column_names, sources[split])
+    return text_columns
+
+
+def decide_labels(raw_datasets: datasets.DatasetDict, data_args: DataTrainingArguments, do_train: bool, config,
+                  sources: dict[str, str]) -> tuple[datasets.DatasetDict, str, list[str] | None, list[str]]:
+    """The task, the class list (None for regression) and the splits that have labels.
+
+    Training takes the classes from the data; a trained model predicting or evaluating keeps its own.
     """
-    name = label_column_name or LABEL
-    labelled = []
-    for split in ("train", "validation", "test"):
-        if split not in raw_datasets:
-            continue
-        columns = raw_datasets[split].column_names
-        if name not in columns:
-            if split != "test":
-                raise UserInputError(
-                    f"{sources[split]}: no label column {name!r} (--label_column_name); columns are: {', '.join(columns)}"
-                )
-            continue
-        if name != LABEL:
-            if LABEL in columns:
-                raise UserInputError(
-                    f"{sources[split]}: has both {name!r} and 'label' columns; drop one with --remove_columns label"
-                )
-            raw_datasets[split] = raw_datasets[split].rename_column(name, LABEL)
-        labelled.append(split)
-    return labelled
+    labelled_splits = rename_label_column(raw_datasets, data_args.label_column_name, sources)
+    if labelled_splits:
+        task = infer_task(raw_datasets, labelled_splits, data_args.do_regression)
+        raw_datasets, class_names = read_labels(raw_datasets, task, labelled_splits, sources)
+    else:
+        task, class_names = task_from_config(config), None
+    if task == REGRESSION:
+        label_list = None
+    elif do_train:
+        label_list = build_label_list(raw_datasets, task, labelled_splits, sources, class_names)
+    else:
+        label_list = labels_of_trained_model(config, raw_datasets, task, labelled_splits, sources)
+    config.num_labels = 1 if label_list is None else len(label_list)
+    config.problem_type = task
+    logger.info("setting problem type to %s", task.replace("_", " "))
+    if label_list is not None:
+        config.label2id = {label: i for i, label in enumerate(label_list)}
+        config.id2label = {i: label for i, label in enumerate(label_list)}
+        logger.info("Labels: %s", config.id2label)
+    return raw_datasets, task, label_list, labelled_splits
 
 
-def task_from_config(config) -> str:
-    return config.problem_type or (REGRESSION if config.num_labels == 1 else SINGLE_LABEL)
+def truncation_tail_tokens(data_args: DataTrainingArguments, model_source: ResolvedModel) -> int:
+    """--truncation_tail_tokens, else as the run given as --model_name_or_path was trained, else 0."""
+    if data_args.truncation_tail_tokens is not None:
+        return data_args.truncation_tail_tokens
+    is_run = os.path.isfile(os.path.join(model_source.path, RUN_INFO))
+    tail_tokens = RunInfo.read(model_source.path).truncation_tail_tokens if is_run else 0
+    logger.info("--truncation_tail_tokens %d (%s)", tail_tokens, "as the run was trained" if is_run else "default")
+    return tail_tokens
+
+
+def write_predictions(trainer: Trainer, path: str, prediction: PredictionOutput, dataset: datasets.Dataset,
+                      task: str, scored: bool) -> list:
+    """The table of one split's predictions (id, label when scored, prediction, probabilities);
+    returns the predicted names."""
+    id2label = trainer.model.config.id2label
+    names = prediction_names(logits_to_predictions(prediction.predictions, task), task, id2label)
+    if trainer.is_world_process_zero():
+        write_prediction_table(
+            path,
+            names,
+            logits_to_probabilities(prediction.predictions, task),
+            task,
+            id2label,
+            ids=dataset[ID_COLUMN] if ID_COLUMN in dataset.column_names else None,
+            references=prediction_names(prediction.label_ids, task, id2label) if scored else None,
+        )
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -520,36 +507,16 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(training_args.seed)
 
     # Find the model and metric locally where possible; without anything to download, stay offline.
-    model_source, config_source, tokenizer_source, needs_network = resolve_models(model_args)
-    if data_args.dataset_name is not None and not os.path.exists(data_args.dataset_name):
-        needs_network |= hub_is_reachable()
-    if data_args.metric_name is not None:
-        needs_network |= not resolve_metric(data_args.metric_name)[1]
-    if not needs_network:
-        enable_offline_mode()
+    model_source, config_source, tokenizer_source = resolve_models(model_args)
+    stay_offline_unless_needed(model_args, data_args, (model_source, config_source, tokenizer_source))
 
     # Load the data: each file on its own, so a test file without labels adds no phantom class.
-    data_files = data_args.data_files()
     with training_args.main_process_first(desc="loading the data"):
         raw_datasets = arrange_splits(load_raw_datasets(model_args, data_args), data_args)
-    sources = {split: source_of(split, data_files) for split in raw_datasets}
-    for option, split, needed in (
-        ("--do_train", "train", training_args.do_train),
-        ("--do_predict", "test", training_args.do_predict),
-    ):
-        if needed and split not in raw_datasets:
-            raise UserInputError(f"{option} needs {SPLIT_OPTIONS[split]} (or a dataset with a {split!r} split)")
-
-    # The text: one or more columns, checked in every split before anything heavy is loaded.
-    first_split = next(iter(raw_datasets))
-    text_columns = resolve_text_columns(
-        data_args.text_column_names, raw_datasets[first_split].column_names, sources[first_split]
-    )
-    for split in raw_datasets:
-        resolve_text_columns(",".join(text_columns), raw_datasets[split].column_names, sources[split])
+    sources = {split: source_of(split, data_args.data_files()) for split in raw_datasets}
+    text_columns = check_splits_and_text_columns(raw_datasets, data_args, training_args, sources)
 
     # Labels: which task, which classes.
-    labelled_splits = rename_label_column(raw_datasets, data_args.label_column_name, sources)
     config = AutoConfig.from_pretrained(
         config_source.path,
         cache_dir=model_args.cache_dir,
@@ -557,31 +524,10 @@ def main(argv: list[str] | None = None) -> None:
         token=model_args.token,
         trust_remote_code=model_args.trust_remote_code,
     )
-    if labelled_splits:
-        task = infer_task(raw_datasets, labelled_splits, data_args.do_regression)
-        class_names = class_names_of(raw_datasets, labelled_splits[0])
-        raw_datasets = normalize_labels(raw_datasets, task, labelled_splits)
-    else:
-        task, class_names = task_from_config(config), None
-    # Train and validation rows need a label; test rows are all kept, each gets a prediction.
-    raw_datasets = drop_rows_without_label(
-        raw_datasets, [s for s in labelled_splits if s in ("train", "validation")], sources
+    raw_datasets, task, label_list, labelled_splits = decide_labels(
+        raw_datasets, data_args, training_args.do_train, config, sources
     )
-    if task == REGRESSION:
-        label_list = None
-    elif training_args.do_train:
-        label_list = build_label_list(raw_datasets, task, labelled_splits, sources, class_names)
-    else:
-        label_list = labels_of_trained_model(config, raw_datasets, task, labelled_splits, sources)
-    config.num_labels = 1 if label_list is None else len(label_list)
-    config.problem_type = task
-    logger.info("setting problem type to %s", task.replace("_", " "))
-    if label_list is not None:
-        config.label2id = {label: i for i, label in enumerate(label_list)}
-        config.id2label = {i: label for i, label in enumerate(label_list)}
-        logger.info("Labels: %s", config.id2label)
-
-    metric_name = data_args.metric_name or {REGRESSION: "mse", MULTI_LABEL: "f1", SINGLE_LABEL: "accuracy"}[task]
+    metric_name = data_args.metric_name or DEFAULT_METRICS[task]
     metric = load_metric(metric_name, task, cache_dir=model_args.cache_dir)
 
     tokenizer = AutoTokenizer.from_pretrained(
@@ -609,17 +555,13 @@ def main(argv: list[str] | None = None) -> None:
             f"model ({tokenizer.model_max_length}). Using max_seq_length={tokenizer.model_max_length}."
         )
     max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
-    if data_args.truncation_tail_tokens is None:  # a run of this script predicts as it was trained
-        is_run = os.path.isfile(os.path.join(model_source.path, RUN_INFO))
-        tail_tokens = trained_truncation_tail_tokens(read_run_info(model_source.path)) if is_run else 0
-        logger.info("--truncation_tail_tokens %d (%s)", tail_tokens, "as the run was trained" if is_run else "default")
-        data_args.truncation_tail_tokens = tail_tokens
+    tail_tokens = truncation_tail_tokens(data_args, model_source)
     padding = "max_length" if data_args.pad_to_max_length else False
     label_to_id = None if label_list is None else config.label2id
 
     def preprocess_function(examples):
         texts = join_text_columns(examples, text_columns, data_args.text_column_delimiter)
-        result = tokenize(tokenizer, texts, max_seq_length, data_args.truncation_tail_tokens, padding)
+        result = tokenize(tokenizer, texts, max_seq_length, tail_tokens, padding)
         if label_to_id is not None and LABEL in examples:
             result[LABEL] = [encode_label(label, label_to_id, task) for label in examples[LABEL]]
         return result
@@ -675,7 +617,6 @@ def main(argv: list[str] | None = None) -> None:
         trainer.save_state()
 
     output_dir = training_args.output_dir
-    id2label = model.config.id2label
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
         # predict() rather than evaluate(): the same metrics, and the predictions for the report.
@@ -685,16 +626,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer.log(metrics)
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
-        if trainer.is_world_process_zero():
-            write_prediction_table(
-                os.path.join(output_dir, EVAL_PREDICTIONS),
-                prediction_names(logits_to_predictions(evaluation.predictions, task), task, id2label),
-                logits_to_probabilities(evaluation.predictions, task),
-                task,
-                id2label,
-                ids=column_or_none(eval_dataset, ID_COLUMN),
-                references=prediction_names(evaluation.label_ids, task, id2label),
-            )
+        write_predictions(trainer, os.path.join(output_dir, EVAL_PREDICTIONS), evaluation, eval_dataset, task, scored=True)
 
     if training_args.do_predict:
         logger.info("*** Predict ***")
@@ -703,25 +635,16 @@ def main(argv: list[str] | None = None) -> None:
         if LABEL in predict_dataset.features and not test_is_scored:
             predict_dataset = predict_dataset.remove_columns(LABEL)
         prediction = predict_in_length_order(trainer, predict_dataset, metric_key_prefix="test")
-        logits = prediction.predictions
-        names = prediction_names(logits_to_predictions(logits, task), task, id2label)
         if test_is_scored:
             metrics = prediction.metrics
             metrics["test_samples"] = len(predict_dataset)
             trainer.log_metrics("test", metrics)
             trainer.save_metrics("test", metrics)
+        path = os.path.join(output_dir, TEST_PREDICTIONS)
+        names = write_predictions(trainer, path, prediction, predict_dataset, task, scored=test_is_scored)
         if trainer.is_world_process_zero():
-            output_predict_file = os.path.join(output_dir, "predict_results.txt")
+            output_predict_file = os.path.join(output_dir, PREDICT_RESULTS)
             write_predict_results(output_predict_file, names, task)
-            write_prediction_table(
-                os.path.join(output_dir, TEST_PREDICTIONS),
-                names,
-                logits_to_probabilities(logits, task),
-                task,
-                id2label,
-                ids=column_or_none(predict_dataset, ID_COLUMN),
-                references=prediction_names(prediction.label_ids, task, id2label) if test_is_scored else None,
-            )
             logger.info(f"Predict results saved at {output_predict_file} ({len(names)} rows)")
 
     kwargs = {"finetuned_from": model_source.display_name, "tasks": "text-classification"}
@@ -733,118 +656,30 @@ def main(argv: list[str] | None = None) -> None:
         trainer.create_model_card(**kwargs)
 
     if trainer.is_world_process_zero():
-        run_info = {
-            "model": model_source.display_name,
-            "model_path": model_source.path,
-            "parameters": model.num_parameters(),
-            "task": task,
-            "labels": label_list,
-            "metric": metric_name,
-            "text_columns": text_columns,
-            "label_column": data_args.label_column_name or LABEL,
-            "data": {
+        RunInfo(
+            model=model_source.display_name,
+            model_path=model_source.path,
+            parameters=model.num_parameters(),
+            task=task,
+            labels=label_list,
+            metric=metric_name,
+            text_columns=text_columns,
+            label_column=data_args.label_column_name or LABEL,
+            data={
                 role: {"file": sources.get(role, sources.get("test")), "rows": dataset.num_rows}
                 for role, dataset in (("train", train_dataset), ("validation", eval_dataset), ("test", predict_dataset))
                 if dataset is not None
             },
-            "hyperparameters": run_hyperparameters(data_args, training_args, max_seq_length),
-            "device": str(training_args.device) + (f" x {training_args.world_size}" if training_args.world_size > 1 else ""),
-            "wall_time_seconds": round(time.monotonic() - started, 1),
-            "command": shlex.join(["python", "run_classification.py", *arguments]),
-        }
-        with open(os.path.join(output_dir, RUN_INFO), "w", encoding="utf-8") as file:
-            json.dump(run_info, file, indent=2)
+            hyperparameters=run_hyperparameters(data_args, training_args, max_seq_length, tail_tokens),
+            device=str(training_args.device) + (f" x {training_args.world_size}" if training_args.world_size > 1 else ""),
+            wall_time_seconds=round(time.monotonic() - started, 1),
+            command=shlex.join(["python", "run_classification.py", *arguments]),
+        ).write(output_dir)
         write_run_report(output_dir)
 
 
-def labels_of_trained_model(config, raw_datasets, task: str, labelled_splits: list[str], sources: dict) -> list[str]:
-    """Without training, the classes are the model's own; the data must not have others."""
-    label_list = [config.id2label[i] for i in range(config.num_labels)]
-    logger.info("using label infos in the model config: %s", config.label2id)
-    for split in labelled_splits:
-        values = raw_datasets[split][LABEL]
-        found = {v for row in values if row is not None for v in (row if task == MULTI_LABEL else [row])}
-        unknown = found - set(label_list)
-        if unknown:
-            raise UserInputError(
-                f"{sources[split]}: labels {sorted(unknown)} are not among the model's labels {label_list}; "
-                "train with --do_train, or check --label_column_name"
-            )
-    return label_list
-
-
-def encode_label(label, label_to_id: dict[str, int], task: str):
-    """Class id, or a multi-hot float vector (BCE loss needs floats); -1 for a missing label."""
-    if task == MULTI_LABEL:
-        vector = [0.0] * len(label_to_id)
-        for name in label or []:
-            vector[label_to_id[name]] = 1.0
-        return vector
-    return -1 if label is None else label_to_id[label]
-
-
-def evaluation_split(raw_datasets: datasets.DatasetDict, labelled_splits: list[str]) -> datasets.Dataset:
-    """The validation split, else (as upstream, with a warning) the test split if it has labels."""
-    if "validation" in raw_datasets:
-        return raw_datasets["validation"]
-    if "test" in labelled_splits:
-        logger.warning("Validation dataset not found. Falling back to test dataset for validation.")
-        test = raw_datasets["test"]
-        labelled = test.filter(lambda batch: [v is not None and v != -1 for v in batch[LABEL]], batched=True)
-        if labelled.num_rows < test.num_rows:
-            logger.warning("Evaluating on the %d of %d test rows that have a label", labelled.num_rows, test.num_rows)
-        return labelled
-    raise UserInputError("--do_eval needs labelled data: pass --validation_file (or a test file with labels)")
-
-
-class InOrderEvaluationTrainer(Trainer):
-    """A Trainer whose evaluation and prediction read the rows in data order.
-
-    Since transformers PR #33514, `--train_sampling_strategy group_by_length` (upstream's
-    `--group_by_length`, which our scripts use) also groups evaluation rows by length, in a seeded random
-    order, and `trainer.predict` returns its predictions in that order: eval_predictions.csv,
-    predictions.csv, predict_results.txt and Kaggle's submission.csv paired each row with another
-    row's prediction. Metrics were right (labels and predictions were shuffled together).
-    Sorting by length, which is what made it fast, is done before: see `length_order`.
-    """
-
-    def _get_eval_sampler(self, eval_dataset):
-        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None or not has_length(eval_dataset):
-            return super()._get_eval_sampler(eval_dataset)
-        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # as for the other strategies
-
-
-def length_order(dataset: datasets.Dataset) -> np.ndarray:
-    """Row indices, longest first (stable among equal lengths)."""
-    return np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")[::-1]
-
-
-def predict_in_length_order(trainer: Trainer, dataset: datasets.Dataset, metric_key_prefix: str) -> PredictionOutput:
-    """trainer.predict on the rows sorted by length, results back in data order.
-
-    With dynamic padding a batch pads to its longest row; sorted rows barely pad, which makes
-    prediction on long, varied texts (IMDB reviews) much faster. Metrics do not depend on order.
-    """
-    order = length_order(dataset)
-    output = trainer.predict(dataset.select(order), metric_key_prefix=metric_key_prefix)
-    data_order = np.empty_like(order)
-    data_order[order] = np.arange(len(order))
-    label_ids = None if output.label_ids is None else output.label_ids[data_order]
-    return PredictionOutput(output.predictions[data_order], label_ids, output.metrics)
-
-
-def every_row_labelled(dataset: datasets.Dataset, task: str) -> bool:
-    """After encoding, a missing class label is -1 and a missing regression target None."""
-    if task == MULTI_LABEL:
-        return False  # a missing list encodes as "no label", indistinguishable from a real empty set
-    return all(label is not None and label != -1 for label in dataset[LABEL])
-
-
-def column_or_none(dataset: datasets.Dataset, column: str) -> list | None:
-    return dataset[column] if column in dataset.column_names else None
-
-
-def run_hyperparameters(data_args: DataTrainingArguments, training_args: TrainingArguments, max_seq_length: int) -> dict:
+def run_hyperparameters(data_args: DataTrainingArguments, training_args: TrainingArguments, max_seq_length: int,
+                        tail_tokens: int) -> dict:
     """The settings a reader of the report needs to reproduce or compare the run."""
     return {
         "num_train_epochs": training_args.num_train_epochs,
@@ -852,7 +687,7 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
         "per_device_train_batch_size": training_args.per_device_train_batch_size,
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "max_seq_length": max_seq_length,
-        "truncation_tail_tokens": data_args.truncation_tail_tokens,
+        "truncation_tail_tokens": tail_tokens,
         "padding": "max_length" if data_args.pad_to_max_length else "dynamic",
         "weight_decay": training_args.weight_decay,
         "warmup_steps": training_args.warmup_steps,
@@ -863,11 +698,6 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
         "max_train_samples": data_args.max_train_samples,
         "seed": training_args.seed,
     }
-
-
-def first_rows(dataset: datasets.Dataset, limit: int | None) -> datasets.Dataset:
-    """`--max_*_samples`: the first `limit` rows."""
-    return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
 
 
 def cli() -> int:

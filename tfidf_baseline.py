@@ -32,23 +32,22 @@ from sklearn.pipeline import Pipeline
 
 from textclf import UserInputError, exit_code_of
 from textclf.data import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
-from textclf.labels import (
-    LABEL,
-    build_label_list,
-    class_names_of,
-    drop_rows_without_label,
-    infer_task,
-    is_missing,
-    normalize_labels,
-)
-from textclf.metrics import SINGLE_LABEL
+from textclf.labels import LABEL, build_label_list, infer_task, read_labels, rename_label_column
+from textclf.missing import is_none_nan_or_no_label
 from textclf.predictions import ID_COLUMN, write_predict_results, write_prediction_table
-from textclf.report import EVAL_PREDICTIONS, RUN_INFO, TEST_PREDICTIONS, write_run_report
+from textclf.problem_types import SINGLE_LABEL
+from textclf.report import write_run_report
+from textclf.runs import (
+    ALL_RESULTS,
+    BASELINE_MODEL,
+    BASELINE_MODEL_FILE,
+    EVAL_PREDICTIONS,
+    PREDICT_RESULTS,
+    TEST_PREDICTIONS,
+    RunInfo,
+)
 
 logger = logging.getLogger("tfidf_baseline")
-
-MODEL_NAME = "tfidf-logreg"
-MODEL_FILE = "model.joblib"
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -88,25 +87,6 @@ def load_splits(args: argparse.Namespace) -> tuple[DatasetDict, dict[str, str]]:
     return load_data_files(files), files
 
 
-def rename_label_column(raw: DatasetDict, name: str, sources: dict[str, str]) -> list[str]:
-    """Rename the label column to "label"; train and validation need it, the test file may lack it."""
-    labelled = []
-    for split, dataset in raw.items():
-        if name not in dataset.column_names:
-            if split != "test":
-                raise UserInputError(
-                    f"{sources[split]}: no label column {name!r} (--label_column_name); "
-                    f"columns are: {', '.join(dataset.column_names)}"
-                )
-            continue
-        if name != LABEL:
-            if LABEL in dataset.column_names:
-                raise UserInputError(f"{sources[split]}: has both {name!r} and 'label' columns")
-            raw[split] = dataset.rename_column(name, LABEL)
-        labelled.append(split)
-    return labelled
-
-
 def prepare_labels(raw: DatasetDict, label_column: str, sources: dict[str, str]) -> tuple[DatasetDict, list[str], bool]:
     """Labels as run_classification.py reads them; returns the data, the class list and whether
     the test split is scored (it is when every test row has a label, like IMDB's official test)."""
@@ -117,11 +97,9 @@ def prepare_labels(raw: DatasetDict, label_column: str, sources: dict[str, str])
             f"{sources['train']}: the labels mean {task.replace('_', ' ')}; the TF-IDF baseline does "
             "single-label classification only"
         )
-    class_names = class_names_of(raw, labelled[0])
-    raw = normalize_labels(raw, task, labelled)
-    raw = drop_rows_without_label(raw, [s for s in labelled if s in ("train", "validation")], sources)
+    raw, class_names = read_labels(raw, task, labelled, sources)
     labels = build_label_list(raw, task, labelled, sources, class_names)
-    test_is_scored = "test" in labelled and not any(is_missing(v) for v in raw["test"][LABEL])
+    test_is_scored = "test" in labelled and not any(is_none_nan_or_no_label(v) for v in raw["test"][LABEL])
     if "test" in labelled and not test_is_scored:
         logger.warning("%s: some rows have no label, so the test predictions are not scored", sources["test"])
     return raw, labels, test_is_scored
@@ -190,7 +168,7 @@ def write_results(output_dir: Path, results: dict[str, dict], test_is_scored: bo
         if prefix != "test" or test_is_scored:
             write_json(output_dir / f"{prefix}_results.json", values)
     merged = {key: value for values in results.values() for key, value in values.items()}
-    write_json(output_dir / "all_results.json", merged)
+    write_json(output_dir / ALL_RESULTS, merged)
 
 
 def score_split(
@@ -216,7 +194,7 @@ def score_split(
     )
     prefix = "eval" if split == "validation" else "test"
     if split == "test":
-        write_predict_results(str(output_dir / "predict_results.txt"), names, SINGLE_LABEL)
+        write_predict_results(str(output_dir / PREDICT_RESULTS), names, SINGLE_LABEL)
     results = timing_results(prefix, len(names), seconds)
     if scored:
         results[f"{prefix}_accuracy"] = float(np.mean([p == r for p, r in zip(names, references)]))
@@ -224,7 +202,7 @@ def score_split(
 
 
 def save_model(pipeline: Pipeline, labels: list[str], output_dir: Path) -> None:
-    joblib.dump({"pipeline": pipeline, "labels": labels}, output_dir / MODEL_FILE)
+    joblib.dump({"pipeline": pipeline, "labels": labels}, output_dir / BASELINE_MODEL_FILE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -255,17 +233,17 @@ def main(argv: list[str] | None = None) -> None:
     save_model(pipeline, labels, output_dir)
 
     vectorizer, classifier = pipeline.named_steps["tfidf"], pipeline.named_steps["logreg"]
-    run_info = {
-        "model": MODEL_NAME,
-        "model_path": str(output_dir / MODEL_FILE),
-        "parameters": int(classifier.coef_.size + classifier.intercept_.size),
-        "task": SINGLE_LABEL,
-        "labels": labels,
-        "metric": "accuracy",
-        "text_columns": text_columns,
-        "label_column": args.label_column_name,
-        "data": {split: {"file": sources[split], "rows": dataset.num_rows} for split, dataset in raw.items()},
-        "hyperparameters": {
+    RunInfo(
+        model=BASELINE_MODEL,
+        model_path=str(output_dir / BASELINE_MODEL_FILE),
+        parameters=int(classifier.coef_.size + classifier.intercept_.size),
+        task=SINGLE_LABEL,
+        labels=labels,
+        metric="accuracy",
+        text_columns=text_columns,
+        label_column=args.label_column_name,
+        data={split: {"file": sources[split], "rows": dataset.num_rows} for split, dataset in raw.items()},
+        hyperparameters={
             "ngram_range": f"1-{args.ngram_max}",
             "min_df": args.min_df,
             "max_features": args.max_features,
@@ -276,14 +254,12 @@ def main(argv: list[str] | None = None) -> None:
             "solver": classifier.solver,
             "seed": args.seed,
         },
-        "device": "cpu",
-        "fine_tuned": False,  # the report says "Trained", not "Fine-tuned"
-        "wall_time_seconds": round(time.monotonic() - started, 1),
-        "command": shlex.join(["python", "tfidf_baseline.py", *arguments]),
-    }
-    (output_dir / RUN_INFO).write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-    write_run_report(output_dir)
-    logger.info("Done: read %s", output_dir / "report.md")
+        device="cpu",
+        fine_tuned=False,  # the report says "Trained", not "Fine-tuned"
+        wall_time_seconds=round(time.monotonic() - started, 1),
+        command=shlex.join(["python", "tfidf_baseline.py", *arguments]),
+    ).write(output_dir)
+    logger.info("Done: read %s", write_run_report(output_dir))
 
 
 def cli() -> int:

@@ -29,12 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from bench.results import update_section  # noqa: E402
-from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads  # noqa: E402
-from textclf.runs import TRAIN_COMMAND, find_data_file, is_finished, read_run_info  # noqa: E402
+from textclf.benchmarks import RESULTS_FILE, update_section
+from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
+from textclf.runs import TRAIN_COMMAND, RunInfo, find_data_file, is_finished
 
 logger = logging.getLogger("serve_latency")
 DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"
@@ -62,7 +59,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="30 single requests and a 200-text batch")
     parser.add_argument("--requests", type=int, default=300, help="single requests timed (default 300)")
     parser.add_argument("--batch_size", type=int, default=1000, help="texts in the throughput batch (default 1000)")
-    parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "RESULTS.md"), help="results file to update")
+    parser.add_argument("--results", default=str(RESULTS_FILE), help="results file to update")
     return parser.parse_args()
 
 
@@ -70,17 +67,17 @@ def read_texts_and_labels(run_dir: Path) -> tuple[list[str], list[str], list[str
     """(validation texts, their labels, texts for the batch) from the files the run was trained on."""
     import pandas as pd
 
-    info = read_run_info(run_dir)
-    columns, label_column = info["text_columns"], info["label_column"]
+    info = RunInfo.read(run_dir)
+    columns, label_column = info.text_columns, info.label_column
 
     def texts_of(frame) -> list[str]:
         return frame[columns].fillna("").astype(str).agg(" ".join, axis=1).str.strip().tolist()
 
-    validation_file = find_data_file(info["data"].get("validation", {}).get("file"), run_dir)
+    validation_file = find_data_file(info.data_file("validation"), run_dir)
     if validation_file is None:
         sys.exit(f"error: {run_dir}: its validation file is not here; the benchmark scores the variants on it")
     validation = pd.read_csv(validation_file)
-    test_file = find_data_file(info["data"].get("test", {}).get("file"), run_dir)
+    test_file = find_data_file(info.data_file("test"), run_dir)
     batch_source = pd.read_csv(test_file) if test_file is not None else validation
     return texts_of(validation), validation[label_column].astype(str).tolist(), texts_of(batch_source)
 

@@ -21,7 +21,6 @@ Results go to bench/RESULTS.md (section "Training speed") and experiments/bench/
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -33,12 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from bench.results import update_section  # noqa: E402
-from textclf.hardware import matmul_flops_per_second  # noqa: E402
-from textclf.offline import DEFAULT_MODEL, resolve_model_name_or_path  # noqa: E402
+from textclf.benchmarks import RESULTS_FILE, update_section
+from textclf.hardware import matmul_flops_per_second
+from textclf.offline import DEFAULT_MODEL, REPO_ROOT, resolve_model_name_or_path
+from textclf.runs import ALL_RESULTS, RunInfo, read_json
 
 logger = logging.getLogger("train_speed")
 QUICK_TRAIN_SAMPLES = 640
@@ -74,7 +71,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model for all three runs (default: %(default)s)")
     parser.add_argument("--data_dir", default="data/tweets", help="prepared tweets splits (made if missing)")
     parser.add_argument("--work_dir", default="experiments/bench/train_speed", help="where the runs are written")
-    parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "RESULTS.md"), help="results file to update")
+    parser.add_argument("--results", default=str(RESULTS_FILE), help="results file to update")
     parser.add_argument("--max_train_samples", type=int, default=None, help="train on the first N shuffled tweets")
     return parser.parse_args()
 
@@ -157,9 +154,8 @@ def upstream_command(model: str, data_dir: Path, output_dir: Path, max_seq_lengt
 
 def read_run(output_dir: Path) -> tuple[float, float, float | None, dict]:
     """(training samples/s, training seconds, validation F1, hyperparameters) of a finished run."""
-    results = json.loads((output_dir / "all_results.json").read_text())
-    run_info = json.loads((output_dir / "run_info.json").read_text())
-    return results["train_samples_per_second"], results["train_runtime"], results.get("eval_f1"), run_info["hyperparameters"]
+    results = read_json(output_dir / ALL_RESULTS)
+    return results["train_samples_per_second"], results["train_runtime"], results.get("eval_f1"), RunInfo.read(output_dir).hyperparameters
 
 
 def run_upstream(name: str, description: str, args, data_dir: Path, model_path: str, max_seq_length: int,

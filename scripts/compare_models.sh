@@ -53,7 +53,6 @@ SEED=${SEED:-42}
 OUTPUT=${OUTPUT:-experiments/comparison}
 DATA_ROOT=${DATA_ROOT:-data}            # prepared splits: DATA_ROOT/<task>/{train,validation,test}.csv
 RAW_ROOT=${RAW_ROOT:-}                  # raw files in RAW_ROOT/<task>/; also looked for in data/raw/<task>, ../shared/data/<task>
-AG_NEWS_PREPARE_FLAGS=${AG_NEWS_PREPARE_FLAGS---carve_from_test}  # only the official test file is available here
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,7 +73,7 @@ task_setting() {  # the per-task variable: task_setting imdb TRAIN_ROWS -> $IMDB
 }
 
 prepare_task_data() {  # DATA_ROOT/<task> from the raw files, as scripts/lib/run_task.sh does
-  local task=$1 data_dir=$2 raw_dir="" candidate flags=""
+  local task=$1 data_dir=$2 raw_dir="" candidate
   [ -f "$data_dir/train.csv" ] && return
   for candidate in ${RAW_ROOT:+"$RAW_ROOT/$task"} "data/raw/$task" "../shared/data/$task"; do
     if [ -d "$candidate" ]; then raw_dir=$candidate; break; fi
@@ -83,34 +82,15 @@ prepare_task_data() {  # DATA_ROOT/<task> from the raw files, as scripts/lib/run
     echo "error: no raw $task data: put the raw files in data/raw/$task/ or RAW_ROOT/$task/ (see README.md)" >&2
     exit 2
   fi
-  if [ "$task" = ag_news ]; then flags=$AG_NEWS_PREPARE_FLAGS; fi
-  python prepare_data.py --task "$task" --raw_dir "$raw_dir" --output_dir "$data_dir" --seed "$SEED" $flags
+  # shellcheck disable=SC2086  # word splitting wanted: TASK_PREPARE_FLAGS holds flags
+  python prepare_data.py --task "$task" --raw_dir "$raw_dir" --output_dir "$data_dir" --seed "$SEED" $TASK_PREPARE_FLAGS
 }
 
-describe_eval_set() {  # what the scored rows are, for the table
-  case $1 in
-    imdb) echo "official test split" ;;
-    tweets) echo "validation split carved from Kaggle's train.csv (Kaggle's test.csv has no labels)" ;;
-    ag_news)
-      if grep -q -- --carve_from_test "$2/PROTOCOL.txt" 2>/dev/null; then
-        echo "test split carved from the official test file (not comparable to published AG News results)"
-      else
-        echo "official test split"
-      fi ;;
-  esac
-}
-
-label_column_of() {
-  if [ "$1" = tweets ]; then echo target; else echo label; fi
-}
-
-models_need_zoo() {  # a model alias that models/ does not hold yet
-  local model
+zoo_models_missing() {  # the zoo aliases among MODELS that models/ does not hold yet; other names are
+  local model          # paths or hub ids, which run_classification.py resolves (and rejects at once if wrong)
   for model in $MODELS; do
-    case $model in tfidf | tfidf-all) continue ;; esac
-    if [ ! -e "$model" ] && [ ! -d "models/$model" ]; then return 0; fi
+    if [[ " $ZOO_ALIASES " == *" $model "* ]] && [ ! -f "models/$model/ZOO.json" ]; then echo "$model"; fi
   done
-  return 1
 }
 
 run_is_finished() {
@@ -133,26 +113,30 @@ train_transformer() {  # task_dir run_dir model label_column max_seq_length
     --save_strategy no --logging_steps 10 --report_to none --disable_tqdm true --output_dir "$2"
 }
 
-if [ -f scripts/setup_models.sh ] && models_need_zoo; then
-  bash scripts/setup_models.sh || echo "warning: scripts/setup_models.sh failed; runs of missing models will fail" >&2
+ZOO_ALIASES=$(python -m textclf.zoo --aliases)
+missing_zoo_models=$(zoo_models_missing)
+if [ -n "$missing_zoo_models" ]; then
+  # shellcheck disable=SC2086  # one alias a word
+  bash scripts/setup_models.sh $missing_zoo_models || echo "warning: scripts/setup_models.sh failed; runs of missing models will fail" >&2
 fi
 
 if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
 started=$SECONDS
 failed=()
 for task in $TASKS; do
-  case $task in tweets | ag_news | imdb) ;; *) echo "error: unknown task $task (tweets, ag_news, imdb)" >&2; exit 2 ;; esac
   data_dir="$DATA_ROOT/$task"
   task_dir="$OUTPUT/$task"
-  label_column=$(label_column_of "$task")
+  task_facts=$(python -m textclf.tasks shell "$task")  # TASK_LABEL_COLUMN, TASK_PREPARE_FLAGS, ...: textclf/tasks.py
+  eval "$task_facts"
+  label_column=$TASK_LABEL_COLUMN
   max_seq_length=$(task_setting "$task" MAX_SEQ_LENGTH)
   prepare_task_data "$task" "$data_dir"
-  eval_split=test
-  if [ "$task" = tweets ]; then eval_split=validation; fi
+  task_facts=$(python -m textclf.tasks shell "$task" "$data_dir")  # the scored split's description reads PROTOCOL.txt
+  eval "$task_facts"
   python -m textclf.comparison subsets --task_dir "$task_dir" \
-    --train_file "$data_dir/train.csv" --eval_file "$data_dir/$eval_split.csv" --label_column "$label_column" \
+    --train_file "$data_dir/train.csv" --eval_file "$data_dir/$TASK_COMPARISON_SPLIT.csv" --label_column "$label_column" \
     --train_rows "$(task_setting "$task" TRAIN_ROWS)" --eval_rows "$(task_setting "$task" EVAL_ROWS)" --seed "$SEED" \
-    --eval_description "$(describe_eval_set "$task" "$data_dir")" \
+    --eval_description "$TASK_COMPARISON_SPLIT_DESCRIPTION" \
     --budget "transformers: max_seq_length $max_seq_length, $EPOCHS epoch(s), batch $BATCH_SIZE, learning rate $LR${MODEL_LR:+ ($MODEL_LR)}, warmup $WARMUP, length-grouped batches, dynamic padding; TF-IDF: word 1-2-grams, logistic regression C=$TFIDF_C"
   for model in $MODELS; do
     name=$(basename "$model")

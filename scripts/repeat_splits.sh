@@ -13,12 +13,10 @@ RAW_DIR=${RAW_DIR:-}
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "$TASK" in
-  tweets) script=train_tweets.sh label=target ;;
-  imdb) script=train_imdb.sh label=label ;;
-  ag_news) script=train_agnews.sh label=label ;;
-  *) echo "error: TASK must be tweets, imdb or ag_news, not '$TASK'" >&2; exit 2 ;;
-esac
+bash scripts/setup.sh
+source .venv/bin/activate
+task_facts=$(python -m textclf.tasks shell "$TASK")  # TASK_SCRIPT, TASK_LABEL_COLUMN, ...: textclf/tasks.py
+eval "$task_facts"
 
 for seed in $SPLIT_SEEDS; do
   data_dir="$OUTPUT_ROOT/data-split$seed"
@@ -26,13 +24,13 @@ for seed in $SPLIT_SEEDS; do
   if [ -f "$run_dir/validation_metrics.json" ]; then
     echo "split $seed: done already ($run_dir)"
   else
-    echo "=== split $seed: $script"
-    SPLIT_SEED=$seed DATA_DIR=$data_dir OUTPUT_DIR=$run_dir RAW_DIR=$RAW_DIR bash "scripts/$script"
+    echo "=== split $seed: $TASK_SCRIPT"
+    SPLIT_SEED=$seed DATA_DIR=$data_dir OUTPUT_DIR=$run_dir RAW_DIR=$RAW_DIR bash "$TASK_SCRIPT"
   fi
   if [ ! -f "$run_dir-tfidf/validation_metrics.json" ]; then
-    text_columns=$(.venv/bin/python -c "import json, sys; print(','.join(json.load(open(sys.argv[1]))['text_columns']))" "$run_dir/run_info.json")
-    .venv/bin/python tfidf_baseline.py --train_file "$data_dir/train.csv" --validation_file "$data_dir/validation.csv" \
-      --text_column_names "$text_columns" --label_column_name "$label" --output_dir "$run_dir-tfidf"
+    text_columns=$(python -c "import sys; from textclf.runs import RunInfo; print(','.join(RunInfo.read(sys.argv[1]).text_columns))" "$run_dir")
+    python tfidf_baseline.py --train_file "$data_dir/train.csv" --validation_file "$data_dir/validation.csv" \
+      --text_column_names "$text_columns" --label_column_name "$TASK_LABEL_COLUMN" --output_dir "$run_dir-tfidf"
   fi
 done
-.venv/bin/python -m textclf.splits "$OUTPUT_ROOT" $SPLIT_SEEDS
+python -m textclf.splits "$OUTPUT_ROOT" $SPLIT_SEEDS

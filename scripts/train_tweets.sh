@@ -6,18 +6,23 @@ MODEL=${MODEL:-all-MiniLM-L6-v2}        # a directory, an installed offline mode
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
 BATCH_SIZE=${BATCH_SIZE:-32}
+EVAL_BATCH_SIZE=${EVAL_BATCH_SIZE:-64}
 WARMUP_STEPS=${WARMUP_STEPS:-20}
 MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-64}    # tweets are short: 99% fit in about 50 tokens
+TRUNCATION_TAIL_TOKENS=${TRUNCATION_TAIL_TOKENS:-0} # >0: a long text keeps its last N tokens too (head+tail)
 MAX_TRAIN_SAMPLES=${MAX_TRAIN_SAMPLES:-} # empty: every training row
 SEED=${SEED:-42}
 BF16=${BF16:-auto}                      # bfloat16 mixed precision: true, false, or auto (when this machine computes it fast)
+OPTIM=${OPTIM:-adamw_torch_fused}       # fused AdamW: a step in 13 ms instead of 72 (bench/RESULTS.md)
+SAMPLING=${SAMPLING:-group_by_length}   # batches of similar lengths, which pad little (upstream's --group_by_length)
+EVAL_STRATEGY=${EVAL_STRATEGY:-epoch}   # score validation after each epoch (learning curves); "no": only at the end
+SAVE_STRATEGY=${SAVE_STRATEGY:-no}
+LOGGING_STEPS=${LOGGING_STEPS:-20}
+TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text, see textclf/tasks.py); "keyword,text" also works
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/tweets-$(basename "$MODEL")}
 LAUNCHER=${LAUNCHER:-python}            # or "torchrun --nproc_per_node 2", "accelerate launch --multi_gpu --num_processes 2"
 RAW_DIR=${RAW_DIR:-}                    # Kaggle's train.csv/test.csv; looked for in data/raw/tweets, ../shared/data/tweets
-DATA_DIR=${DATA_DIR:-data/tweets}
+DATA_DIR=${DATA_DIR:-data/tweets}       # SPLIT_SEED=N (default: SEED) draws another validation split when it is prepared
 
-TASK=tweets
-TEXT_COLUMNS=${TEXT_COLUMNS:-text}  # "keyword,text" also works: empty cells are skipped
-LABEL_COLUMN=target
-METRIC=f1                  # F1 of the disaster class, the competition's metric
+TASK=tweets  # label column, metric (F1 of the disaster class, the competition's) and text column: textclf/tasks.py
 source "$(dirname "$0")/lib/run_task.sh"

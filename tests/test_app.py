@@ -17,6 +17,9 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 
+from textclf.problem_types import REGRESSION, SINGLE_LABEL
+from textclf.runs import RunInfo
+
 # gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix, and noise in every run.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
 
@@ -50,14 +53,13 @@ def write_tiny_run(project: Path, tiny_model: Path, name: str = RUN_NAME) -> Pat
     run_dir = project / "experiments" / name
     model.save_pretrained(run_dir)
     tokenizer.save_pretrained(run_dir)
-    run_info = {
-        "model": "tiny-bert", "task": "single_label_classification", "labels": list(LABELS), "metric": "accuracy",
-        "text_columns": ["text"], "label_column": "label",
-        "data": {"train": {"file": "data/train.csv", "rows": 64}, "validation": {"file": "data/validation.csv", "rows": 32}},
-        "hyperparameters": {"num_train_epochs": 30.0, "max_seq_length": 32},
-        "command": "python run_classification.py --output_dir experiments/" + name,
-    }
-    (run_dir / "run_info.json").write_text(json.dumps(run_info), encoding="utf-8")
+    RunInfo(
+        model="tiny-bert", task=SINGLE_LABEL, labels=list(LABELS), metric="accuracy", text_columns=["text"],
+        label_column="label",
+        data={"train": {"file": "data/train.csv", "rows": 64}, "validation": {"file": "data/validation.csv", "rows": 32}},
+        hyperparameters={"num_train_epochs": 30.0, "max_seq_length": 32},
+        command="python run_classification.py --output_dir experiments/" + name,
+    ).write(run_dir)
     metrics = {"rows": 32, "accuracy": 0.97, "macro_f1": 0.96, "positive_class": "positive",
                "positive_f1": 0.95, "positive_precision": 0.94, "positive_recall": 0.96}
     (run_dir / "validation_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
@@ -156,8 +158,9 @@ def test_predictor_refuses_a_regression_run(tiny_run, tmp_path):
     from textclf.predictor import Predictor
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "regression")
-    info = json.loads((run_dir / "run_info.json").read_text())
-    (run_dir / "run_info.json").write_text(json.dumps({**info, "task": "regression"}))
+    info = RunInfo.read(run_dir)
+    info.task = REGRESSION
+    info.write(run_dir)
     with pytest.raises(UserInputError, match="regression run"):
         Predictor.from_run(run_dir)
 

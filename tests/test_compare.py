@@ -15,6 +15,8 @@ import tfidf_baseline
 from textclf import UserInputError
 from textclf.comparison import main as comparison_main
 from textclf.comparison import label_lifts, make_subsets, write_comparison
+from textclf.problem_types import SINGLE_LABEL
+from textclf.runs import BASELINE_MODEL, RunInfo
 
 
 def baseline(tmp_path, **files) -> list[str]:
@@ -95,9 +97,10 @@ def test_subsets_are_stratified_reused_and_guard_the_budget(tmp_path):
 def fake_run(directory, model: str, accuracy: float, train_seconds: float, test_seconds: float, weights: tuple[str, int],
              bf16=False, train_rows=50):
     directory.mkdir(parents=True)
-    info = {"model": model, "parameters": 22_700_000 if model != "tfidf-logreg" else 1_234, "device": "cpu",
-            "data": {"train": {"file": "train.csv", "rows": train_rows}}, "hyperparameters": {"bf16": bf16}, "wall_time_seconds": 9.0}
-    (directory / "run_info.json").write_text(json.dumps(info))
+    RunInfo(model=model, task=SINGLE_LABEL, labels=["neg", "pos"], metric="accuracy", text_columns=["text"],
+            label_column="label", data={"train": {"file": "train.csv", "rows": train_rows}},
+            hyperparameters={"bf16": bf16}, parameters=22_700_000 if model != BASELINE_MODEL else 1_234,
+            wall_time_seconds=9.0).write(directory)
     metrics = {"rows": 20, "accuracy": accuracy, "macro_f1": accuracy - 0.01}
     (directory / "test_metrics.json").write_text(json.dumps(metrics))
     results = {"train_runtime": train_seconds, "train_samples_per_second": train_rows / train_seconds,
@@ -125,8 +128,8 @@ def test_chart_labels_of_close_points_move_apart_to_the_nearest_free_place():
 
 def test_comparison_table_and_chart(tmp_path, capsys):
     task = tmp_path / "imdb"
-    fake_run(task / "tfidf", "tfidf-logreg", 0.8, 0.5, 0.02, ("model.joblib", 2_000_000))
-    fake_run(task / "tfidf-all", "tfidf-logreg", 0.85, 5.0, 0.02, ("model.joblib", 9_000_000), train_rows=500)
+    fake_run(task / "tfidf", BASELINE_MODEL, 0.8, 0.5, 0.02, ("model.joblib", 2_000_000))
+    fake_run(task / "tfidf-all", BASELINE_MODEL, 0.85, 5.0, 0.02, ("model.joblib", 9_000_000), train_rows=500)
     fake_run(task / "minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", 0.9, 100.0, 2.0, ("model.safetensors", 91_000_000), bf16=True)
     (task / "unfinished").mkdir()
     (task / "unfinished" / "run_info.json").write_text("{}")

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from prepare_data import main
+from textclf.corpora import unescape_ag_news
+from textclf.preparation import looks_categorical, stratified_split, word_length_percentiles
 
-import prepare_data  # noqa: E402
-from prepare_data import main  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -185,7 +185,7 @@ def test_removal_reporting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_stratified_split_groups_by_text() -> None:
     df = pd.DataFrame({"text": [f"t{i // 3}" for i in range(90)], "label": [str(i // 3 % 2) for i in range(90)]})
-    rest, held = prepare_data.stratified_split(df, "text", "label", 0.2, seed=1)
+    rest, held = stratified_split(df, "label", seed=1, test_size=0.2, group_column="text")
     assert len(rest) + len(held) == 90
     assert not set(rest["text"]) & set(held["text"])
     assert len(held) == 18 and (held["label"] == "1").sum() == 9
@@ -193,7 +193,7 @@ def test_stratified_split_groups_by_text() -> None:
 
 def test_word_length_percentiles() -> None:
     texts = pd.Series([" ".join(["w"] * n) for n in range(1, 101)])
-    assert prepare_data.word_length_percentiles(texts) == {"p50": 50, "p90": 90, "p99": 99, "max": 100}
+    assert word_length_percentiles(texts) == {"p50": 50, "p90": 90, "p99": 99, "max": 100}
 
 
 # --------------------------------------------------------------------------- imdb
@@ -257,7 +257,7 @@ def test_imdb_aclimdb_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     ("tower; #1; &foo;", "tower; #1; &foo;"),
 ])
 def test_unescape_ag_news(raw_text: str, expected: str) -> None:
-    assert prepare_data.unescape_ag_news(raw_text) == expected
+    assert unescape_ag_news(raw_text) == expected
 
 
 def test_ag_news_with_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -328,8 +328,8 @@ def test_csv_task_regression_labels_not_stratified(tmp_path: Path,
     data = write_csv(tmp_path / "r.csv", ["text", "label"], [[f"t {i}", i / 7] for i in range(50)])
     code, stdout, _ = run_main(capsys, "--task", "csv", "--input", data, "--output_dir", tmp_path / "o")
     assert code == 0 and "do not look categorical" in stdout
-    assert prepare_data.looks_categorical(pd.Series(["a", "b"] * 10))
-    assert not prepare_data.looks_categorical(pd.Series(["0.5", "1.25", "2"]))
+    assert looks_categorical(pd.Series(["a", "b"] * 10))
+    assert not looks_categorical(pd.Series(["0.5", "1.25", "2"]))
 
 
 # --------------------------------------------------------------------------- bad inputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from textclf.metrics import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textclf.report import learning_curve_points, main, validation_metrics
 
 

@@ -11,18 +11,12 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
 import run_classification
 from textclf import UserInputError
+from textclf.arguments import translate_legacy_arguments
 from textclf.data import join_text_columns, load_data_file, resolve_text_columns, unescape_delimiter
 from textclf.labels import build_label_list, infer_task, normalize_labels, sort_labels
-from textclf.metrics import (
-    MULTI_LABEL,
-    REGRESSION,
-    SINGLE_LABEL,
-    load_metric,
-    logits_to_predictions,
-    metric_compute_kwargs,
-    resolve_metric,
-)
+from textclf.metrics import load_metric, metric_compute_kwargs, resolve_metric
 from textclf.offline import resolve_model_name_or_path
+from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL, logits_to_predictions
 from textclf.tokenization import tokenize
 
 
@@ -145,7 +139,7 @@ def test_installed_model_is_found_by_any_of_its_names():
 
 
 def test_legacy_arguments_are_translated():
-    translate = run_classification.translate_legacy_arguments
+    translate = translate_legacy_arguments
     assert translate(["--overwrite_output_dir", "--do_train"]) == ["--do_train"]
     assert translate(["--overwrite_output_dir", "True", "--do_train"]) == ["--do_train"]
     assert translate(["--evaluation_strategy=epoch"]) == ["--eval_strategy=epoch"]

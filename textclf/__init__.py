@@ -18,6 +18,6 @@ def exit_code_of(main: Callable[[], object]) -> int:
     try:
         main()
     except UserInputError as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(f"error: {' '.join(str(error).split())}\n")
         return 2
     return 0

@@ -23,42 +23,30 @@ from pathlib import Path
 import pandas as pd
 
 from textclf import UserInputError, exit_code_of
-from textclf.report import RUN_INFO, markdown_table, read_json
+from textclf.report import markdown_table
+from textclf.runs import ALL_RESULTS, RUN_INFO, WEIGHT_FILES, RunInfo, read_optional_json
+from textclf.tables import read_table
 
 logger = logging.getLogger(__name__)
 
 TASK_FILE = "task.json"
 SUBSET_DIR = "data"
 TRAIN_SUBSET, EVAL_SUBSET = "train.csv", "eval.csv"
-# The files that hold a model's weights (the TF-IDF baseline's vocabulary and coefficients included).
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.joblib")
-BASELINE_MODEL = "tfidf-logreg"
 COMPARISON_REPORT, COMPARISON_CHART = "comparison.md", "comparison.png"
 
 
 # --------------------------------------------------------------------------- fixed subsets
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A prepared CSV as strings: cells come back byte for byte (no NaN, no 1 -> 1.0)."""
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such file")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
-
-
 def stratified_rows(table: pd.DataFrame, label_column: str, rows: int | None, seed: int) -> pd.DataFrame:
     """`rows` rows drawn with the seed, each label keeping its share; all rows when `rows` is None
     or not smaller than the table. The chosen rows keep their order in the file."""
+    from textclf.preparation import stratified_split
+
     if rows is None or rows >= len(table):
         return table
-    from sklearn.model_selection import train_test_split
-
-    try:
-        chosen, _ = train_test_split(table.index, train_size=rows, stratify=table[label_column], random_state=seed)
-    except ValueError as error:  # a class too rare to be split, or fewer rows than classes
-        logger.warning("cannot stratify %d rows by %r (%s); drawing them at random", rows, label_column, error)
-        chosen, _ = train_test_split(table.index, train_size=rows, random_state=seed)
-    return table.loc[sorted(chosen)]
+    chosen, _ = stratified_split(table, label_column, seed, train_size=rows)
+    return chosen
 
 
 def subset_record(source: Path, table: pd.DataFrame, subset: pd.DataFrame) -> dict:
@@ -93,7 +81,7 @@ def make_subsets(
         "eval": subset_record(eval_file, evaluation, eval_subset) | {"description": eval_description},
     }
     record_path, data_dir = task_dir / TASK_FILE, task_dir / SUBSET_DIR
-    previous = read_json(record_path)
+    previous = read_optional_json(record_path)
     if previous and previous != record:
         changed = sorted(key for key in record.keys() | previous.keys() if record.get(key) != previous.get(key))
         raise UserInputError(
@@ -120,7 +108,7 @@ def make_subsets(
 def scored_split(run_dir: Path) -> tuple[str, dict]:
     """The metrics the comparison reads: the test file's, else the validation file's."""
     for split, prefix in (("test", "test"), ("validation", "eval")):
-        metrics = read_json(run_dir / f"{split}_metrics.json")
+        metrics = read_optional_json(run_dir / f"{split}_metrics.json")
         if metrics:
             return prefix, metrics
     return "", {}
@@ -138,25 +126,25 @@ def milliseconds_per_example(results: dict, prefix: str) -> float | None:
     return 1000 * runtime / rows if runtime is not None and rows else None
 
 
-def precision_of(info: dict) -> str:
+def precision_of(info: RunInfo) -> str:
     """bf16 or fp32 for a transformer (bf16 is chosen per run by timing the CPU); the baseline's float64."""
-    if info.get("model") == BASELINE_MODEL:
+    if info.is_baseline:
         return "fp64"
-    return "bf16" if info.get("hyperparameters", {}).get("bf16") else "fp32"
+    return "bf16" if info.hyperparameters.get("bf16") else "fp32"
 
 
 def load_run(run_dir: Path) -> dict | None:
     """One comparison row, or None for a folder that holds no finished run."""
-    info = read_json(run_dir / RUN_INFO)
     prefix, metrics = scored_split(run_dir)
-    if not info or not metrics:
+    if not (run_dir / RUN_INFO).is_file() or not metrics:
         return None
-    results = read_json(run_dir / "all_results.json")
+    info = RunInfo.read(run_dir)
+    results = read_optional_json(run_dir / ALL_RESULTS)
     return {
         "model": run_dir.name,
-        "is_baseline": info.get("model") == BASELINE_MODEL,
-        "parameters": info.get("parameters"),
-        "train_rows": info.get("data", {}).get("train", {}).get("rows"),
+        "is_baseline": info.is_baseline,
+        "parameters": info.parameters,
+        "train_rows": info.data_rows("train"),
         "scored_rows": metrics.get("rows"),
         "accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"),
@@ -164,8 +152,8 @@ def load_run(run_dir: Path) -> dict | None:
         "train_samples_per_second": results.get("train_samples_per_second"),
         "inference_ms": milliseconds_per_example(results, prefix),
         "size_bytes": weights_size_bytes(run_dir),
-        "run_seconds": info.get("wall_time_seconds"),
-        "device": info.get("device"),
+        "run_seconds": info.wall_time_seconds,
+        "device": info.device,
         "precision": precision_of(info),
     }
 
@@ -378,7 +366,7 @@ def write_comparison(root: str | Path) -> Path:
     runs = find_runs(root)
     if not runs:
         raise UserInputError(f"{root}: no finished runs (ROOT/<task>/<model>/ with {RUN_INFO} and metrics)")
-    records = {task: read_json(root / task / TASK_FILE) for task in runs}
+    records = {task: read_optional_json(root / task / TASK_FILE) for task in runs}
     chart = plot_accuracy_against_training_time(runs, root / COMPARISON_CHART)
     report = root / COMPARISON_REPORT
     report.write_text(render_comparison(runs, records, chart), encoding="utf-8")

@@ -7,37 +7,20 @@ test file without the label column a column of `None`, which upstream then count
 from __future__ import annotations
 
 import logging
-import math
 import re
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
 from textclf import UserInputError
+from textclf.missing import is_none_nan_or_empty
+from textclf.tables import file_format
 
 logger = logging.getLogger(__name__)
 
-# file suffix -> (datasets builder, builder options); each may also be gzip-compressed (".csv.gz")
-FILE_FORMATS = {
-    ".csv": ("csv", {}),
-    ".tsv": ("csv", {"delimiter": "\t"}),
-    ".json": ("json", {}),
-    ".jsonl": ("json", {}),
-}
 SPLIT_OPTIONS = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}
 DEFAULT_TEXT_COLUMNS = ("sentence", "text")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
-
-
-def file_format(path: str) -> tuple[str, dict]:
-    """The datasets builder for a data file, from its suffix."""
-    name = path.lower().removesuffix(".gz")
-    for suffix, builder in FILE_FORMATS.items():
-        if name.endswith(suffix):
-            return builder
-    raise UserInputError(
-        f"{path}: unsupported file type; use one of {', '.join(FILE_FORMATS)} (optionally .gz compressed)"
-    )
 
 
 def check_data_file(path: str, option: str) -> None:
@@ -115,11 +98,7 @@ def join_text_columns(examples: dict[str, list], text_columns: list[str], delimi
     crashes on them, here they are skipped.
     """
     rows = zip(*(examples[column] for column in text_columns))
-    return [delimiter.join(str(value) for value in row if not is_empty_cell(value)) for row in rows]
-
-
-def is_empty_cell(value) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+    return [delimiter.join(str(value) for value in row if not is_none_nan_or_empty(value)) for row in rows]
 
 
 def source_of(split: str, data_files: dict[str, str]) -> str:

@@ -10,17 +10,16 @@ floats because of an empty cell being taken for regression.
 from __future__ import annotations
 
 import logging
-import math
 
-from datasets import ClassLabel, DatasetDict, Features, LargeList, List, Value
+from datasets import ClassLabel, Dataset, DatasetDict, Features, LargeList, List, Value
 
 from textclf import UserInputError
-from textclf.metrics import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from textclf.missing import is_none_nan_or_no_label, is_none_or_nan
+from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 logger = logging.getLogger(__name__)
 
 LABEL = "label"
-NO_LABEL = -1  # GLUE-style test sets mark unlabelled rows with -1
 
 
 def is_multi_label_feature(feature) -> bool:
@@ -29,16 +28,6 @@ def is_multi_label_feature(feature) -> bool:
 
 def is_float_feature(feature) -> bool:
     return isinstance(feature, Value) and feature.dtype in ("float16", "float32", "float64")
-
-
-def is_missing_value(value) -> bool:
-    """An empty cell: None, or NaN where pandas read the column as floats."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def is_missing(value) -> bool:
-    """A class label that is not there: an empty cell or the -1 of GLUE-style test sets."""
-    return is_missing_value(value) or value == NO_LABEL
 
 
 def infer_task(raw_datasets: DatasetDict, labelled_splits: list[str], do_regression: bool | None) -> str:
@@ -55,7 +44,7 @@ def infer_task(raw_datasets: DatasetDict, labelled_splits: list[str], do_regress
     if not is_float_feature(feature):
         return SINGLE_LABEL
     values = raw_datasets[split].unique(LABEL)
-    present = [v for v in values if not is_missing(v)]
+    present = [v for v in values if not is_none_nan_or_no_label(v)]
     if len(present) < len(values) and all(float(v).is_integer() for v in present):
         # pandas reads an integer column with an empty cell as float: these are classes.
         logger.warning(
@@ -68,7 +57,7 @@ def infer_task(raw_datasets: DatasetDict, labelled_splits: list[str], do_regress
 
 def canonical_label(value, class_names: list[str] | None = None) -> str | None:
     """The string a class is known by: "1" for 1 and 1.0, the class name for ClassLabel ids."""
-    if is_missing(value):
+    if is_none_nan_or_no_label(value):
         return None
     if class_names is not None:
         return class_names[value]
@@ -115,7 +104,7 @@ def drop_rows_without_label(raw_datasets: DatasetDict, splits: list[str], source
     """Training and evaluation need a label on every row: drop the others, saying how many."""
     for split in splits:
         dataset = raw_datasets[split]
-        kept = dataset.filter(lambda batch: [not is_missing_value(v) for v in batch[LABEL]], batched=True)
+        kept = dataset.filter(lambda batch: [not is_none_or_nan(v) for v in batch[LABEL]], batched=True)
         dropped = dataset.num_rows - kept.num_rows
         if dropped:
             logger.warning("%s: dropped %d of %d rows that have no label", sources[split], dropped, dataset.num_rows)
@@ -174,3 +163,94 @@ def build_label_list(
             f"found {found}"
         )
     return ordered
+
+
+def rename_label_column(raw_datasets: DatasetDict, label_column_name: str | None, sources: dict[str, str]) -> list[str]:
+    """Rename the label column to "label" where a split has it; return the splits that have labels.
+
+    A test file without the label column (Kaggle's test.csv) is fine: it is only predicted on.
+    """
+    name = label_column_name or LABEL
+    labelled = []
+    for split in ("train", "validation", "test"):
+        if split not in raw_datasets:
+            continue
+        columns = raw_datasets[split].column_names
+        if name not in columns:
+            if split != "test":
+                raise UserInputError(
+                    f"{sources[split]}: no label column {name!r} (--label_column_name); columns are: {', '.join(columns)}"
+                )
+            continue
+        if name != LABEL:
+            if LABEL in columns:
+                raise UserInputError(
+                    f"{sources[split]}: has both {name!r} and 'label' columns; drop one "
+                    "(run_classification.py: --remove_columns label)"
+                )
+            raw_datasets[split] = raw_datasets[split].rename_column(name, LABEL)
+        labelled.append(split)
+    return labelled
+
+
+def read_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list[str],
+                sources: dict[str, str]) -> tuple[DatasetDict, list[str] | None]:
+    """Labels normalised for the task; train and validation rows without one dropped (test rows are
+    all kept: each gets a prediction). Also returns a hub dataset's class names, read first."""
+    class_names = class_names_of(raw_datasets, labelled_splits[0])
+    raw_datasets = normalize_labels(raw_datasets, task, labelled_splits)
+    needing_labels = [split for split in labelled_splits if split in ("train", "validation")]
+    return drop_rows_without_label(raw_datasets, needing_labels, sources), class_names
+
+
+def task_from_config(config) -> str:
+    """The problem type of a trained model, for data without labels to infer it from."""
+    return config.problem_type or (REGRESSION if config.num_labels == 1 else SINGLE_LABEL)
+
+
+def labels_of_trained_model(config, raw_datasets: DatasetDict, task: str, labelled_splits: list[str],
+                            sources: dict[str, str]) -> list[str]:
+    """Without training, the classes are the model's own; the data must not have others."""
+    label_list = [config.id2label[i] for i in range(config.num_labels)]
+    logger.info("using label infos in the model config: %s", config.label2id)
+    for split in labelled_splits:
+        values = raw_datasets[split][LABEL]
+        found = {v for row in values if row is not None for v in (row if task == MULTI_LABEL else [row])}
+        unknown = found - set(label_list)
+        if unknown:
+            raise UserInputError(
+                f"{sources[split]}: labels {sorted(unknown)} are not among the model's labels {label_list}; "
+                "train with --do_train, or check --label_column_name"
+            )
+    return label_list
+
+
+def encode_label(label, label_to_id: dict[str, int], task: str) -> int | list[float]:
+    """Class id, or a multi-hot float vector (BCE loss needs floats); -1 for a missing label."""
+    if task == MULTI_LABEL:
+        vector = [0.0] * len(label_to_id)
+        for name in label or []:
+            vector[label_to_id[name]] = 1.0
+        return vector
+    return -1 if label is None else label_to_id[label]
+
+
+def every_row_labelled(dataset: Dataset, task: str) -> bool:
+    """After encoding, a missing class label is -1 and a missing regression target None."""
+    if task == MULTI_LABEL:
+        return False  # a missing list encodes as "no label", indistinguishable from a real empty set
+    return all(label is not None and label != -1 for label in dataset[LABEL])
+
+
+def evaluation_split(raw_datasets: DatasetDict, labelled_splits: list[str]) -> Dataset:
+    """The validation split, else (as upstream, with a warning) the test split if it has labels."""
+    if "validation" in raw_datasets:
+        return raw_datasets["validation"]
+    if "test" in labelled_splits:
+        logger.warning("Validation dataset not found. Falling back to test dataset for validation.")
+        test = raw_datasets["test"]
+        labelled = test.filter(lambda batch: [v is not None and v != -1 for v in batch[LABEL]], batched=True)
+        if labelled.num_rows < test.num_rows:
+            logger.warning("Evaluating on the %d of %d test rows that have a label", labelled.num_rows, test.num_rows)
+        return labelled
+    raise UserInputError("--do_eval needs labelled data: pass --validation_file (or a test file with labels)")

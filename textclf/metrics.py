@@ -16,11 +16,11 @@ import numpy as np
 
 from textclf import UserInputError
 from textclf.offline import REPO_ROOT, hub_is_reachable
+from textclf.problem_types import MULTI_LABEL, SINGLE_LABEL, logits_to_predictions
 
 logger = logging.getLogger(__name__)
 
 LOCAL_METRICS_DIR = REPO_ROOT / "local_metrics"
-REGRESSION, MULTI_LABEL, SINGLE_LABEL = "regression", "multi_label_classification", "single_label_classification"
 
 
 def local_metric_names() -> list[str]:
@@ -86,15 +86,6 @@ def metric_compute_kwargs(metric, task: str, label_list: list[str] | None) -> di
             return {"average": "macro"}
         logger.info("%s on two classes: scoring the positive class %r (id 1)", metric.name, label_list[1])
     return {}
-
-
-def logits_to_predictions(logits: np.ndarray, task: str) -> np.ndarray:
-    """Scores for regression, multi-hot vectors (logit > 0) for multi-label, class ids otherwise."""
-    if task == REGRESSION:
-        return np.squeeze(logits, axis=-1) if logits.ndim > 1 else logits
-    if task == MULTI_LABEL:
-        return (logits > 0).astype(int)
-    return np.argmax(logits, axis=1)
 
 
 def make_compute_metrics(metric, task: str, label_list: list[str] | None) -> Callable:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from textclf import UserInputError
 
@@ -206,18 +207,26 @@ def zoo_aliases_not_set_up() -> list[str]:
     return [model.alias for model in ZOO_MODELS if not model_directory_is_complete(models_dir() / model.alias)]
 
 
+# Each host is probed once per process: offline, every probe costs its whole timeout.
+_reachable_hosts: dict[str, bool] = {}
+
+
 def hub_is_reachable(timeout: float = HUB_PROBE_TIMEOUT_SECONDS) -> bool:
-    """One quick request to the hub endpoint (honours proxies), instead of minutes of retries."""
+    """One quick request to the hub endpoint (honours proxies), instead of minutes of retries;
+    the answer is remembered for the rest of the process."""
     from huggingface_hub import constants, get_session
 
     if constants.HF_HUB_OFFLINE:
         return False
-    try:
-        get_session().head(constants.ENDPOINT, timeout=timeout)
-    except Exception as error:  # any transport failure means "not reachable"; the cause is logged
-        logger.info("The Hugging Face Hub at %s is not reachable: %s", constants.ENDPOINT, error)
-        return False
-    return True
+    host = urlsplit(constants.ENDPOINT).netloc
+    if host not in _reachable_hosts:
+        try:
+            get_session().head(constants.ENDPOINT, timeout=timeout)
+            _reachable_hosts[host] = True
+        except Exception as error:  # any transport failure means "not reachable"; the cause is logged
+            logger.info("The Hugging Face Hub at %s is not reachable: %s", constants.ENDPOINT, error)
+            _reachable_hosts[host] = False
+    return _reachable_hosts[host]
 
 
 def model_is_cached(repo_id: str, cache_dir: str | None, revision: str) -> bool:

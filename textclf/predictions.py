@@ -7,29 +7,9 @@ import os
 
 import numpy as np
 
-from textclf.metrics import MULTI_LABEL, REGRESSION
+from textclf.problem_types import REGRESSION
 
 ID_COLUMN = "id"
-
-
-def logits_to_probabilities(logits: np.ndarray, task: str) -> np.ndarray:
-    """Softmax over classes, a sigmoid per label for multi-label, the score itself for regression."""
-    logits = np.asarray(logits, dtype=np.float64)
-    if task == REGRESSION:
-        return logits.reshape(len(logits), -1)
-    if task == MULTI_LABEL:
-        return 1.0 / (1.0 + np.exp(-logits))
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def prediction_names(predictions: np.ndarray, task: str, id2label: dict[int, str]) -> list:
-    """Label names for class ids, lists of names for multi-hot rows, scores for regression."""
-    if task == REGRESSION:
-        return [float(p) for p in predictions]
-    if task == MULTI_LABEL:
-        return [[id2label[i] for i in np.flatnonzero(row)] for row in predictions]
-    return [id2label[int(p)] for p in predictions]
 
 
 def write_predict_results(path: str, names: list, task: str) -> None:

@@ -20,7 +20,8 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
-from textclf.runs import MULTI_LABEL, REGRESSION, SINGLE_LABEL, read_run_info, trained_truncation_tail_tokens
+from textclf.problem_types import REGRESSION, logits_to_probabilities
+from textclf.runs import RunInfo
 from textclf.tokenization import tokenize
 
 logger = logging.getLogger(__name__)
@@ -113,12 +115,26 @@ def cached_onnx_model(run_dir: Path, input_names: list[str], int8: bool) -> Path
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        logging.getLogger().disabled, previous = True, logging.getLogger().disabled  # quantize_dynamic logs a tip on the root logger
-        try:
+        with root_logger_records_dropped(from_path="onnxruntime/quantization"):  # a tip for model authors
             quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
-        finally:
-            logging.getLogger().disabled = previous
     return path
+
+
+@contextmanager
+def root_logger_records_dropped(from_path: str) -> Iterator[None]:
+    """Drop what code under `from_path` logs straight on the root logger, from this thread only:
+    the web server's other threads, and every other logger, keep logging."""
+    thread = threading.get_ident()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.thread != thread or from_path not in record.pathname.replace(os.sep, "/")
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def onnx_forward(path: Path) -> Forward:
@@ -171,9 +187,8 @@ class Predictor:
         if variant not in VARIANTS:
             raise UserInputError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
         run_dir = Path(run_dir)
-        info = read_run_info(run_dir)
-        task = info.get("task", SINGLE_LABEL)
-        if task == REGRESSION:
+        info = RunInfo.read(run_dir)
+        if info.task == REGRESSION:
             raise UserInputError(
                 f"{run_dir}: a regression run predicts a score, not classes; serve a classification run"
             )
@@ -189,14 +204,9 @@ class Predictor:
             onnx_path = cached_onnx_model(run_dir, list(tokenizer.model_input_names), int8=variant == "onnx-int8")
             forward = onnx_forward(onnx_path)
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-        max_length = min(
-            info.get("hyperparameters", {}).get("max_seq_length") or tokenizer.model_max_length,
-            tokenizer.model_max_length,
-        )
-        logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.get("model"), len(labels),
-                    max_length, variant)
-        return cls(forward, tokenizer, labels, task, info.get("model", str(run_dir)), max_length, variant,
-                   trained_truncation_tail_tokens(info))
+        max_length = min(info.max_seq_length or tokenizer.model_max_length, tokenizer.model_max_length)
+        logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.model, len(labels), max_length, variant)
+        return cls(forward, tokenizer, labels, info.task, info.model, max_length, variant, info.truncation_tail_tokens)
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, one row per text in input order, one column per label.
@@ -215,16 +225,9 @@ class Predictor:
             batch = pad_batch(encoded, rows, self.tokenizer.pad_token_id or 0)
             with self._lock:
                 logits = self.forward(batch)
-            probabilities[rows] = self._to_probabilities(logits)
+            probabilities[rows] = logits_to_probabilities(logits, self.task)
         return probabilities
 
     def predict_one(self, text: str) -> dict[str, float]:
         """{label: probability} for one text."""
         return dict(zip(self.labels, self.predict_proba([text])[0].tolist()))
-
-    def _to_probabilities(self, logits: np.ndarray) -> np.ndarray:
-        logits = logits.astype(np.float64)
-        if self.task == MULTI_LABEL:
-            return 1 / (1 + np.exp(-logits))
-        exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exponentials / exponentials.sum(axis=1, keepdims=True)

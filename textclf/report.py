@@ -15,18 +15,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textclf.metrics import MULTI_LABEL, REGRESSION
+from textclf import UserInputError, exit_code_of
+from textclf.problem_types import MULTI_LABEL, REGRESSION
+from textclf.runs import (
+    ALL_RESULTS,
+    EVAL_PREDICTIONS,
+    LEARNING_CURVES,
+    REPORT,
+    RUN_INFO,
+    SUBMISSION,
+    TEST_PREDICTIONS,
+    TRAINER_STATE,
+    RunInfo,
+    read_optional_json,
+)
 
 logger = logging.getLogger(__name__)
-
-RUN_INFO = "run_info.json"
-EVAL_PREDICTIONS = "eval_predictions.csv"
-TEST_PREDICTIONS = "predictions.csv"
-SUBMISSION = "submission.csv"
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def split_labels(cell) -> list[str]:
@@ -195,34 +199,33 @@ def metrics_section(split: str, metrics: dict, data: dict) -> list[str]:
     return lines
 
 
-def render_report(run_dir: Path, info: dict, scores: dict, results: dict, has_curves: bool) -> str:
-    data = info.get("data", {})
-    hyper = info.get("hyperparameters", {})
+def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has_curves: bool) -> str:
     lines = [f"# Run report: {run_dir.name}", ""]
-    train = data.get("train")
-    trained = "Fine-tuned" if info.get("fine_tuned", True) else "Trained"  # baselines are trained from scratch
-    summary = f"{trained} **{info.get('model')}** ({info.get('parameters', 0):,} parameters) for {info.get('task', '').replace('_', ' ')}"
-    if train:
-        summary += f" on {train['rows']:,} rows of `{train['file']}`"
-    summary += f", predicting `{info.get('label_column')}` from `{', '.join(info.get('text_columns', []))}`"
-    if info.get("labels"):
-        summary += f" ({len(info['labels'])} classes: {', '.join(info['labels'])})"
+    trained = "Fine-tuned" if info.fine_tuned else "Trained"  # baselines are trained from scratch
+    summary = f"{trained} **{info.model}** ({info.parameters:,} parameters) for {info.task.replace('_', ' ')}"
+    if info.data_file("train"):
+        summary += f" on {info.data_rows('train'):,} rows of `{info.data_file('train')}`"
+    summary += f", predicting `{info.label_column}` from `{', '.join(info.text_columns)}`"
+    if info.labels:
+        summary += f" ({len(info.labels)} classes: {', '.join(info.labels)})"
     lines += [summary + ".", ""]
     if "train_runtime" in results:
         lines += [
             f"Training took {results['train_runtime']:.0f} s ({results.get('train_samples_per_second', 0):.1f} samples/s); "
-            f"the whole run {info.get('wall_time_seconds', 0):.0f} s on {info.get('device', 'cpu')}.",
+            f"the whole run {info.wall_time_seconds:.0f} s on {info.device}.",
             "",
         ]
     for split, metrics in scores.items():
         if metrics:
-            lines += metrics_section(split, metrics, data)
+            lines += metrics_section(split, metrics, info.data)
     if has_curves:
-        lines += ["## Learning curves", "", "![learning curves](learning_curves.png)", ""]
-    lines += ["## Data", "", markdown_table(["split", "file", "rows"], [[s, d["file"], d["rows"]] for s, d in data.items()]), ""]
-    lines += ["## Hyperparameters", "", markdown_table(["setting", "value"], [[k, str(v)] for k, v in hyper.items()]), ""]
-    if info.get("command"):
-        lines += ["## Command", "", "```", info["command"], "```", ""]
+        lines += ["## Learning curves", "", f"![learning curves]({LEARNING_CURVES})", ""]
+    data_rows = [[split, data["file"], data["rows"]] for split, data in info.data.items()]
+    lines += ["## Data", "", markdown_table(["split", "file", "rows"], data_rows), ""]
+    settings = [[name, str(value)] for name, value in info.hyperparameters.items()]
+    lines += ["## Hyperparameters", "", markdown_table(["setting", "value"], settings), ""]
+    if info.command:
+        lines += ["## Command", "", "```", info.command, "```", ""]
     files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix in (".json", ".csv", ".txt", ".png", ".md"))
     lines += ["## Files", "", ", ".join(f"`{name}`" for name in files), ""]
     return "\n".join(lines)
@@ -251,20 +254,18 @@ def score_predictions(run_dir: Path, table_name: str, split: str, task: str, lab
 def write_run_report(run_dir: str | Path) -> Path:
     """Write validation (and test) metrics, confusion matrices, learning curves, submission.csv, report.md."""
     run_dir = Path(run_dir)
-    info = read_json(run_dir / RUN_INFO)
-    state = read_json(run_dir / "trainer_state.json")
-    results = read_json(run_dir / "all_results.json")
-    task, labels = info.get("task"), info.get("labels") or []
+    info = RunInfo.read(run_dir)
+    state = read_optional_json(run_dir / TRAINER_STATE)
+    results = read_optional_json(run_dir / ALL_RESULTS)
+    labels = info.labels or []
     scores = {
-        "validation": score_predictions(run_dir, EVAL_PREDICTIONS, "validation", task, labels),
-        "test": score_predictions(run_dir, TEST_PREDICTIONS, "test", task, labels),
+        "validation": score_predictions(run_dir, EVAL_PREDICTIONS, "validation", info.task, labels),
+        "test": score_predictions(run_dir, TEST_PREDICTIONS, "test", info.task, labels),
     }
-    has_curves = plot_learning_curves(
-        state, results, f"eval_{info.get('metric', 'accuracy')}", run_dir / "learning_curves.png"
-    )
-    if (run_dir / TEST_PREDICTIONS).exists() and info.get("label_column"):
-        write_submission(run_dir, info["label_column"])
-    report = run_dir / "report.md"
+    has_curves = plot_learning_curves(state, results, f"eval_{info.metric}", run_dir / LEARNING_CURVES)
+    if (run_dir / TEST_PREDICTIONS).exists():
+        write_submission(run_dir, info.label_column)
+    report = run_dir / REPORT
     report.write_text(render_report(run_dir, info, scores, results, has_curves), encoding="utf-8")
     logger.info("Run report written to %s", report)
     return report
@@ -275,11 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", help="the --output_dir of a run_classification.py run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not (Path(args.run_dir) / RUN_INFO).exists():
-        sys.stderr.write(f"error: {args.run_dir}: no {RUN_INFO}; is it the output directory of a run?\n")
-        return 2
-    write_run_report(args.run_dir)
-    return 0
+
+    def rebuild() -> None:
+        if not (Path(args.run_dir) / RUN_INFO).exists():
+            raise UserInputError(f"{args.run_dir}: no {RUN_INFO}; is it the output directory of a run?")
+        write_run_report(args.run_dir)
+
+    return exit_code_of(rebuild)
 
 
 if __name__ == "__main__":

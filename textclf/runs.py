@@ -1,29 +1,49 @@
-"""Find the finished runs that run_classification.py leaves under `experiments/`, and read them.
+"""The run folder: the one owner of its file names and of run_info.json's schema.
 
-A run is finished when it has its run_info.json (written last, after training and evaluation),
-its config.json and its weights. Used by the web demo (app.py) and the Space builder; it imports
-nothing heavy, so a Hugging Face Space can ship it next to app.py.
+Every trainer (run_classification.py, tfidf_baseline.py) writes a run folder; the report, the model
+comparison, the split study, the web demo, the Space builder and the benchmarks read it. They all
+take the names below and `RunInfo` from here. A run is finished when it has its run_info.json
+(written last, after training and evaluation), its config.json and its weights.
+
+This module imports nothing heavy, so a Hugging Face Space can ship it next to app.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from textclf import UserInputError
+from textclf.missing import is_none_nan_or_empty
 
 logger = logging.getLogger(__name__)
 
-# run_info.json's `task`: transformers' problem_type values.
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
-REGRESSION = "regression"
+# The files of a run folder.
 RUN_INFO = "run_info.json"
+CONFIG = "config.json"
+REPORT = "report.md"
+ALL_RESULTS = "all_results.json"
+TRAINER_STATE = "trainer_state.json"
+EVAL_PREDICTIONS = "eval_predictions.csv"  # validation rows: label, prediction, probabilities
+TEST_PREDICTIONS = "predictions.csv"  # test rows, in file order
+PREDICT_RESULTS = "predict_results.txt"  # upstream's `index<TAB>prediction`
+SUBMISSION = "submission.csv"  # Kaggle's `id,<label column>`
 VALIDATION_METRICS = "validation_metrics.json"
+TEST_METRICS = "test_metrics.json"
+LEARNING_CURVES = "learning_curves.png"
 # Written by build_space.py: a Space ships a few example texts instead of the data files.
 EXAMPLES_FILE = "examples.json"
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+TRANSFORMER_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+BASELINE_MODEL = "tfidf-logreg"  # the TF-IDF + logistic regression baseline (tfidf_baseline.py)
+BASELINE_MODEL_FILE = "model.joblib"  # its fitted vectorizer and classifier
+WEIGHT_FILES = (*TRANSFORMER_WEIGHT_FILES, BASELINE_MODEL_FILE)
+
 TRAIN_COMMAND = "bash scripts/train_tweets.sh"
 FALLBACK_EXAMPLES = [
     "Forest fire near La Ronge Sask. Canada, residents asked to shelter in place",
@@ -37,12 +57,89 @@ EXAMPLE_MAX_CHARS = 300
 NOISY_EXAMPLE = r"https?://|\?\?"
 
 
+@dataclass
+class RunInfo:
+    """run_info.json: what was trained on what, how, and how long it took."""
+
+    model: str  # what reports call the model: a hub id, a zoo model's name, a path, or BASELINE_MODEL
+    task: str  # a textclf.problem_types value (transformers' problem_type)
+    labels: list[str] | None  # class names in id order; None for regression
+    metric: str  # the metric the trainer reported during training (--metric_name)
+    text_columns: list[str]
+    label_column: str
+    data: dict[str, dict[str, Any]]  # role (train, validation, test) -> {"file": as typed, "rows": count}
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    parameters: int = 0
+    model_path: str | None = None  # where the base model was loaded from
+    device: str = "cpu"
+    wall_time_seconds: float = 0.0
+    command: str = ""
+    fine_tuned: bool = True  # False for models trained from scratch (the baseline): "Trained", not "Fine-tuned"
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> RunInfo:
+        content = read_json(Path(run_dir) / RUN_INFO)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(content) - known)
+        if unknown:
+            logger.info("%s: ignoring keys this version does not know: %s", Path(run_dir) / RUN_INFO, unknown)
+        try:
+            return cls(**{key: value for key, value in content.items() if key in known})
+        except TypeError as error:  # a required key missing
+            raise UserInputError(f"{Path(run_dir) / RUN_INFO}: not a run_info.json of this toolkit ({error})") from None
+
+    def write(self, run_dir: str | Path) -> Path:
+        return write_json_atomically(Path(run_dir) / RUN_INFO, dataclasses.asdict(self))
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return self.hyperparameters.get("max_seq_length")
+
+    @property
+    def truncation_tail_tokens(self) -> int:
+        """The --truncation_tail_tokens the run was trained with; 0, upstream's cut, if none."""
+        return self.hyperparameters.get("truncation_tail_tokens") or 0
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model == BASELINE_MODEL
+
+    def data_file(self, role: str) -> str | None:
+        return self.data.get(role, {}).get("file")
+
+    def data_rows(self, role: str) -> int | None:
+        return self.data.get(role, {}).get("rows")
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file of a run; a missing or unreadable file is a one-line error."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserInputError(f"{path}: cannot read it ({error}); train the run again with: {TRAIN_COMMAND}") from None
+
+
+def read_optional_json(path: Path) -> dict:
+    """A JSON file a run may lack (no evaluation, no training): {} when it is missing."""
+    return read_json(path) if Path(path).exists() else {}
+
+
+def write_json_atomically(path: Path, content: dict) -> Path:
+    """Write JSON so that a reader never sees half a file: a temporary file, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
+        json.dump(content, file, indent=2, ensure_ascii=False)
+        file.write("\n")
+    os.replace(file.name, path)
+    return path
+
+
 def is_finished(run_dir: Path) -> bool:
     run_dir = Path(run_dir)
     return (
         (run_dir / RUN_INFO).is_file()
-        and (run_dir / "config.json").is_file()
-        and any((run_dir / name).is_file() for name in WEIGHT_FILES)
+        and (run_dir / CONFIG).is_file()
+        and any((run_dir / name).is_file() for name in TRANSFORMER_WEIGHT_FILES)
     )
 
 
@@ -63,7 +160,7 @@ def resolve_run(run: str | Path | None, experiments_dir: Path) -> Path:
             raise UserInputError(f"{run}: no such run directory; train one with: {TRAIN_COMMAND}")
         if not is_finished(run_dir):
             raise UserInputError(
-                f"{run}: not a finished run (it needs {RUN_INFO}, config.json and model weights, which "
+                f"{run}: not a finished run (it needs {RUN_INFO}, {CONFIG} and model weights, which "
                 f"run_classification.py writes at the end); train one with: {TRAIN_COMMAND}"
             )
         return run_dir
@@ -73,26 +170,9 @@ def resolve_run(run: str | Path | None, experiments_dir: Path) -> Path:
     return runs[0]
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserInputError(f"{path}: cannot read it ({error}); train the run again with: {TRAIN_COMMAND}")
-
-
-def read_run_info(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / RUN_INFO)
-
-
-def trained_truncation_tail_tokens(info: dict) -> int:
-    """The --truncation_tail_tokens a run was trained with (its run_info.json); 0, upstream's cut, if none."""
-    return info.get("hyperparameters", {}).get("truncation_tail_tokens") or 0
-
-
 def read_validation_metrics(run_dir: Path) -> dict:
     """The run's validation metrics, or {} for a run trained without --do_eval."""
-    path = Path(run_dir) / VALIDATION_METRICS
-    return read_json(path) if path.is_file() else {}
+    return read_optional_json(Path(run_dir) / VALIDATION_METRICS)
 
 
 def example_texts(run_dir: Path, count: int = 4) -> list[str]:
@@ -104,9 +184,9 @@ def example_texts(run_dir: Path, count: int = 4) -> list[str]:
     run_dir = Path(run_dir)
     if (run_dir / EXAMPLES_FILE).is_file():
         return read_json(run_dir / EXAMPLES_FILE)["examples"][:count]
-    info = read_run_info(run_dir)
+    info = RunInfo.read(run_dir)
     for role in ("validation", "test"):
-        data_file = find_data_file(info.get("data", {}).get(role, {}).get("file"), run_dir)
+        data_file = find_data_file(info.data_file(role), run_dir)
         if data_file is not None:
             examples = examples_from_file(data_file, info, count)
             if examples:
@@ -125,31 +205,26 @@ def find_data_file(name: str | None, run_dir: Path) -> Path | None:
     return None
 
 
-def examples_from_file(path: Path, info: dict, count: int) -> list[str]:
+def examples_from_file(path: Path, info: RunInfo, count: int) -> list[str]:
     """Short texts from a data file, the first of each class in turn, then the next ones."""
-    import pandas as pd
+    from textclf.tables import read_table
 
-    name = path.name.lower().removesuffix(".gz")
     try:
-        if name.endswith((".json", ".jsonl")):
-            table = pd.read_json(path, lines=name.endswith(".jsonl"), nrows=500 if name.endswith(".jsonl") else None)
-        else:
-            table = pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ",", nrows=500)
-    except (OSError, ValueError) as error:
-        logger.warning("Cannot read examples from %s: %s", path, error)
+        table = read_table(path, max_rows=500)
+    except UserInputError as error:
+        logger.warning("Cannot read examples: %s", error)
         return []
-    text_columns = [column for column in info.get("text_columns", []) if column in table.columns]
+    text_columns = [column for column in info.text_columns if column in table.columns]
     if not text_columns:
         return []
-    table = table.dropna(subset=text_columns)
+    table = table[~table[text_columns].map(is_none_nan_or_empty).any(axis=1)]
     texts = table[text_columns].astype(str).agg(" ".join, axis=1)
     short = table.assign(_text=texts)[texts.str.len() <= EXAMPLE_MAX_CHARS]
     clean = short[~short["_text"].str.contains(NOISY_EXAMPLE)]
     if len(clean) >= count:
         short = clean
-    label_column = info.get("label_column")
-    if label_column in short.columns:
+    if info.label_column in short.columns:
         # Round-robin over classes: the n-th row of each class comes before the (n+1)-th of any.
-        rank = short.groupby(short[label_column].astype(str)).cumcount()
+        rank = short.groupby(short[info.label_column].astype(str)).cumcount()
         short = short.assign(_rank=rank).sort_values("_rank", kind="stable")
     return short["_text"].head(count).tolist()

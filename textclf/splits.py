@@ -7,22 +7,22 @@ mean and standard deviation.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
 
 from textclf import UserInputError, exit_code_of
+from textclf.runs import VALIDATION_METRICS, RunInfo, read_json
 
 SCORES = ("accuracy", "macro_f1", "positive_f1")
 
 
 def split_scores(run_dir: Path) -> dict[str, float]:
     """The validation scores of one finished run (its validation_metrics.json)."""
-    path = run_dir / "validation_metrics.json"
+    path = run_dir / VALIDATION_METRICS
     if not path.is_file():
         raise UserInputError(f"{path}: missing; is the run finished?")
-    metrics = json.loads(path.read_text(encoding="utf-8"))
+    metrics = read_json(path)
     return {name: metrics[name] for name in SCORES if name in metrics}
 
 
@@ -30,8 +30,7 @@ def summary_table(root: Path, seeds: list[str]) -> str:
     """A markdown table: per split the model's and TF-IDF's scores, then mean and standard deviation."""
     rows = {seed: (split_scores(root / f"split{seed}"), split_scores(root / f"split{seed}-tfidf")) for seed in seeds}
     names = [name for name in SCORES if all(name in model for model, _ in rows.values())]
-    model = json.loads((root / f"split{seeds[0]}" / "run_info.json").read_text(encoding="utf-8")).get("model", "model")
-    model = model.rstrip("/").split("/")[-1]  # a hub id or a path: its last part is name enough
+    model = RunInfo.read(root / f"split{seeds[0]}").model.rstrip("/").split("/")[-1]  # a hub id or a path: its last part is name enough
     header = [f"{model} {name}" for name in names] + [f"TF-IDF {name}" for name in names]
     lines = ["| split seed | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     columns: list[list[float]] = [[] for _ in header]

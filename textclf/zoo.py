@@ -11,6 +11,7 @@ interrupted run never leaves a directory that looks complete; the next run start
 
     python -m textclf.zoo [ALIAS ...]                     # set up these models (all when none)
     python -m textclf.zoo --missing-packages [ALIAS ...]  # the pinned packages they still need
+    python -m textclf.zoo --aliases                       # every alias, on one line
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from textclf import UserInputError
+from textclf import UserInputError, exit_code_of
 from textclf.offline import (
     REPO_ROOT,
     ZOO_MARKER,
@@ -76,7 +77,7 @@ CHECK_SENTENCES = (
 )
 
 
-class ZooSetupError(Exception):
+class ZooSetupError(UserInputError):
     """Setting up a model of the zoo failed; reported as one line, without a traceback."""
 
 
@@ -603,6 +604,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "Run it through scripts/setup_models.sh, which installs the packages first.",
     )
     parser.add_argument("aliases", nargs="*", metavar="ALIAS", help=f"default: all of {', '.join(aliases)}")
+    parser.add_argument("--aliases", dest="list_aliases", action="store_true",
+                        help="print every alias of the zoo on one line, and exit")
     parser.add_argument(
         "--missing-packages",
         action="store_true",
@@ -618,6 +621,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
+    if args.list_aliases:
+        sys.stdout.write(" ".join(model.alias for model in ZOO_MODELS) + "\n")
+        return 0
     if args.missing_packages:
         sys.stdout.write("".join(requirement + "\n" for requirement in missing_requirements(args.aliases)))
         return 0
@@ -626,13 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (read from the environment when it is imported) would bury them. Either can be overridden.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        for alias in args.aliases:
-            set_up(alias)
-    except (ZooSetupError, UserInputError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code_of(lambda: [set_up(alias) for alias in args.aliases])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash scripts/setup.sh
 source .venv/bin/activate  # so that LAUNCHER's python, torchrun or accelerate is the venv's
 
+# The task's facts (label column, metric, text columns, preparation flags): textclf/tasks.py.
+task_facts=$(python -m textclf.tasks shell "$TASK")
+eval "$task_facts"
+TEXT_COLUMNS=${TEXT_COLUMNS:-$TASK_TEXT_COLUMNS}
+PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}
+
 if [ ! -f "$DATA_DIR/train.csv" ]; then
   if [ -z "$RAW_DIR" ]; then
     for candidate in "data/raw/$TASK" "../shared/data/$TASK"; do
@@ -15,7 +21,8 @@ if [ ! -f "$DATA_DIR/train.csv" ]; then
     echo "error: no raw $TASK data: put the raw files in data/raw/$TASK/ or set RAW_DIR (see README.md)" >&2
     exit 2
   fi
-  python prepare_data.py --task "$TASK" --raw_dir "$RAW_DIR" --output_dir "$DATA_DIR" --seed "${SPLIT_SEED:-$SEED}" ${PREPARE_FLAGS:-}
+  # shellcheck disable=SC2086  # word splitting wanted: PREPARE_FLAGS holds flags
+  python prepare_data.py --task "$TASK" --raw_dir "$RAW_DIR" --output_dir "$DATA_DIR" --seed "${SPLIT_SEED:-$SEED}" $PREPARE_FLAGS
 fi
 
 optional=()
@@ -23,18 +30,19 @@ if [ -n "$MAX_TRAIN_SAMPLES" ]; then optional+=(--max_train_samples "$MAX_TRAIN_
 if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL_SAMPLES"); fi
 
 # bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py); fp32 elsewhere.
-if [ "${BF16:-auto}" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
+if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
 
 started=$(date +%s)
 $LAUNCHER run_classification.py \
   --model_name_or_path "$MODEL" \
   --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
-  --text_column_names "$TEXT_COLUMNS" --label_column_name "$LABEL_COLUMN" --metric_name "$METRIC" \
+  --text_column_names "$TEXT_COLUMNS" --label_column_name "$TASK_LABEL_COLUMN" --metric_name "$TASK_METRIC" \
   --do_train --do_eval --do_predict --shuffle_train_dataset \
-  --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "${TRUNCATION_TAIL_TOKENS:-0}" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size 64 \
+  --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
+  --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
-  --train_sampling_strategy group_by_length --bf16 "$BF16" --optim adamw_torch_fused \
-  --eval_strategy "${EVAL_STRATEGY:-epoch}" --save_strategy no --logging_steps 20 \
+  --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --optim "$OPTIM" \
+  --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
   --output_dir "$OUTPUT_DIR" "${optional[@]}"
 
 echo

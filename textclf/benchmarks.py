@@ -1,4 +1,4 @@
-"""What both benchmarks share: the machine's description and their sections of bench/RESULTS.md."""
+"""What the benchmarks in bench/ share: the machine's description and their sections of bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
+from textclf.offline import REPO_ROOT
+
+RESULTS_FILE = REPO_ROOT / "bench" / "RESULTS.md"
 HEADER = (
     "# Benchmark results\n\n"
     "Written by the benchmark scripts in `bench/`; each rewrites its own section. Rerun the command "

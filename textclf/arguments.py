@@ -1,0 +1,89 @@
+"""Command lines copied from older docs and tutorials keep working: run_classification.py's argument fixes.
+
+transformers 5 renamed or removed arguments that tutorials still show, refuses `--bf16` on a
+machine without a GPU, and makes `torchrun` on a CPU machine train the whole data in every process.
+These functions rewrite the command line (or the environment) before HfArgumentParser sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+# Arguments of older transformers that tutorials still show; transformers 5 rejects them.
+RENAMED_ARGUMENTS = {"--evaluation_strategy": "--eval_strategy", "--no_cuda": "--use_cpu"}
+REMOVED_FLAGS = {
+    "--overwrite_output_dir": "transformers 5 always writes into --output_dir",
+    "--save_safetensors": "transformers 5 always saves safetensors",
+    "--logging_dir": "transformers 5 dropped it; loggers choose their own folder",
+}
+BOOLEAN_WORDS = {"true", "false", "yes", "no", "1", "0"}
+
+
+def translate_legacy_arguments(argv: list[str]) -> list[str]:
+    """Rewrite arguments removed or renamed in transformers 5 so copied commands keep working."""
+    translated, index = [], 0
+    while index < len(argv):
+        argument = argv[index]
+        name, has_inline_value, inline_value = argument.partition("=")
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        takes_next = not has_inline_value and following is not None and not following.startswith("--")
+        index += 1
+        if name in RENAMED_ARGUMENTS:
+            logger.warning("%s is now called %s", name, RENAMED_ARGUMENTS[name])
+            translated.append(RENAMED_ARGUMENTS[name] + has_inline_value + inline_value)
+        elif name in REMOVED_FLAGS:
+            logger.warning("Ignoring %s: %s", name, REMOVED_FLAGS[name])
+            if takes_next and (name == "--logging_dir" or following.lower() in BOOLEAN_WORDS):
+                index += 1
+        elif name == "--group_by_length":
+            value = inline_value if has_inline_value else (following if takes_next else "true")
+            if takes_next and following.lower() in BOOLEAN_WORDS:
+                index += 1
+            if value.lower() in ("true", "yes", "1"):
+                logger.warning("--group_by_length is now --train_sampling_strategy group_by_length")
+                translated += ["--train_sampling_strategy", "group_by_length"]
+        else:
+            translated.append(argument)
+    return translated
+
+
+def distribute_over_cpu_processes_without_accelerator() -> None:
+    """Make `torchrun --nproc_per_node 2` split the work on a machine without a GPU.
+
+    Launched so, accelerate (through which the Trainer sets up devices) starts the process group
+    but treats each process as a separate single-process run unless told to use the CPU: both
+    would train on all the data. This must be set before TrainingArguments sets up its devices.
+    """
+    import torch
+
+    if os.environ.get("LOCAL_RANK") is not None and not torch.accelerator.is_available():
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
+def bf16_needs_use_cpu(arguments: dict[str, str | bool]) -> bool:
+    """`--bf16` on a machine without a GPU: train on the CPU in bf16 instead of failing.
+
+    transformers refuses `--bf16` without a GPU unless `--use_cpu` is also given ("Your setup
+    doesn't support bf16/gpu"), although CPUs with AVX512-BF16 or AMX train markedly faster in bf16.
+    """
+    import torch
+
+    wants_bf16 = str(arguments.get("bf16", False)).lower() in ("true", "yes", "1")
+    if wants_bf16 and "use_cpu" not in arguments and not torch.accelerator.is_available():
+        logger.warning("--bf16 without a GPU: training in bf16 on the CPU (--use_cpu True)")
+        return True
+    return False
+
+
+def command_line_flags(argv: list[str]) -> dict[str, str | bool]:
+    """The `--name [value]` pairs of a command line, enough to look up a few flags."""
+    flags = {}
+    for index, argument in enumerate(argv):
+        if argument.startswith("--"):
+            name, has_value, value = argument[2:].partition("=")
+            following = argv[index + 1] if index + 1 < len(argv) else "--"
+            flags[name] = value if has_value else (True if following.startswith("--") else following)
+    return flags

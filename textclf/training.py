@@ -1,0 +1,55 @@
+"""The Trainer as run_classification.py uses it: predictions in data order, rows read longest first.
+
+With dynamic padding a batch pads to its longest row, so rows sorted by length barely pad; that makes
+evaluation and prediction on long, varied texts (IMDB reviews) much faster. The results go back to
+data order, so every prediction file pairs each row with its own prediction.
+"""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+from torch.utils.data import SequentialSampler
+from transformers import Trainer
+from transformers.trainer_utils import PredictionOutput, has_length
+
+
+class InOrderEvaluationTrainer(Trainer):
+    """A Trainer whose evaluation and prediction read the rows in data order.
+
+    Since transformers PR #33514, `--train_sampling_strategy group_by_length` (upstream's
+    `--group_by_length`, which our scripts use) also groups evaluation rows by length, in a seeded random
+    order, and `trainer.predict` returns its predictions in that order: eval_predictions.csv,
+    predictions.csv, predict_results.txt and Kaggle's submission.csv paired each row with another
+    row's prediction. Metrics were right (labels and predictions were shuffled together).
+    Sorting by length, which is what made it fast, is done before: see `length_order`.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None or not has_length(eval_dataset):
+            return super()._get_eval_sampler(eval_dataset)
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # as for the other strategies
+
+
+def length_order(dataset: datasets.Dataset) -> np.ndarray:
+    """Row indices, longest first (stable among equal lengths)."""
+    return np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")[::-1]
+
+
+def predict_in_length_order(trainer: Trainer, dataset: datasets.Dataset, metric_key_prefix: str) -> PredictionOutput:
+    """trainer.predict on the rows sorted by length, results back in data order.
+
+    With dynamic padding a batch pads to its longest row; sorted rows barely pad, which makes
+    prediction on long, varied texts (IMDB reviews) much faster. Metrics do not depend on order.
+    """
+    order = length_order(dataset)
+    output = trainer.predict(dataset.select(order), metric_key_prefix=metric_key_prefix)
+    data_order = np.empty_like(order)
+    data_order[order] = np.arange(len(order))
+    label_ids = None if output.label_ids is None else output.label_ids[data_order]
+    return PredictionOutput(output.predictions[data_order], label_ids, output.metrics)
+
+
+def first_rows(dataset: datasets.Dataset, limit: int | None) -> datasets.Dataset:
+    """`--max_*_samples`: the first `limit` rows."""
+    return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
