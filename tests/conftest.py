@@ -91,6 +91,21 @@ QUICK_TRAINING = [
 ]
 
 
+@pytest.fixture
+def offline_mode_undone(monkeypatch) -> None:
+    """run_classification.main() in-process switches the hub libraries offline for the rest of the
+    process (enable_offline_mode); put their flags back for the tests that come after."""
+    import datasets.config
+    import evaluate.config
+    from huggingface_hub import constants
+
+    for name in ("HF_HUB_OFFLINE", "HF_EVALUATE_OFFLINE"):
+        monkeypatch.setenv(name, os.environ.get(name, "0"))  # restored (or removed again) afterwards
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
+    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", evaluate.config.HF_EVALUATE_OFFLINE)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

@@ -193,6 +193,7 @@ def test_runs_newest_finished_first_and_clear_errors(tiny_run, tmp_path):
     assert example_texts(newer) == FALLBACK_EXAMPLES  # a copy elsewhere does not find its data file
 
 
+@pytest.mark.slow
 def test_app_command_explains_a_missing_run(tmp_path, capsys):
     """`python app.py` exits 2 with one line naming the command that makes a run, no traceback."""
     import app
@@ -304,6 +305,7 @@ def test_missing_browser_skips_unless_required(monkeypatch, tmp_path):
         browser_or_skip()
 
 
+@pytest.mark.slow
 def test_browser_types_a_tweet_and_reads_the_prediction(tiny_run, tmp_path):
     """Also takes the README's picture, of a real run:
     SCREENSHOT_RUN=experiments/tweets-all-MiniLM-L6-v2 SCREENSHOT=docs/screenshot.png SCREENSHOT_TEXT="..." """

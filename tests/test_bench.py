@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
+
+pytestmark = pytest.mark.slow  # end to end: each test trains a model through a script
 
 
 def write_prepared_tweets(directory) -> None:

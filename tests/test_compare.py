@@ -177,6 +177,7 @@ def compare_models(tmp_path, **overrides) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(REPO_ROOT / "scripts" / "compare_models.sh")], env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_compare_models_end_to_end_resumes_and_keeps_one_budget(tmp_path, tiny_model):
     write_raw_files(tmp_path / "raw")
     output = tmp_path / "comparison"

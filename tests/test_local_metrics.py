@@ -303,6 +303,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_loads_in_a_network_namespace_with_fresh_caches(tmp_path):
     try:
         subprocess.run(["unshare", "-n", "true"], check=True, capture_output=True, timeout=30)

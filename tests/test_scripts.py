@@ -7,7 +7,10 @@ import os
 import subprocess
 
 import pandas as pd
+import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
+
+pytestmark = pytest.mark.slow  # end to end: each test trains a model through a script
 
 
 def run_script(name: str, tmp_path, tiny_model, raw_dir, **overrides) -> subprocess.CompletedProcess:

@@ -184,7 +184,7 @@ def data_dir(tmp_path, monkeypatch):
          "--metric_name my/metric.py: no such metric script"),
     ],
 )
-def test_bad_input_gives_a_clear_error(data_dir, tiny_model, arguments, message):
+def test_bad_input_gives_a_clear_error(data_dir, tiny_model, arguments, message, offline_mode_undone):
     with pytest.raises(UserInputError) as error:
         run_classification.main(["--model_name_or_path", str(tiny_model), "--output_dir", "out", *arguments])
     assert message in str(error.value)
