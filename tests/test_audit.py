@@ -151,6 +151,7 @@ def test_cleaning_drops_suspects_and_never_touches_validation_or_test(tmp_path):
     assert f"dropped {len(changes)} flagged rows with mislabel confidence above 0.9" in protocol
     assert "--drop_suspects_above 0.9" in protocol
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clean", "data"]  # no temporary directory left
+    assert clean_dir.stat().st_mode == data_dir.stat().st_mode  # made as mkdir makes it, not owner-only
 
 
 def test_relabelling_restores_the_flipped_labels(tmp_path):

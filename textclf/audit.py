@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,23 +283,22 @@ def check_replaceable(directory: Path, marker: str, option: str) -> None:
 
 
 def publish_directory(target: Path, fill: Callable[[Path], None]) -> None:
-    """Write a directory all at once: `fill` writes into a temporary sibling that then replaces `target`.
+    """Write a directory all at once: `fill` writes into a hidden sibling that then replaces `target`.
 
-    An interrupted run leaves `target` as it was (or absent), never half-written; a leftover
-    temporary directory starts with a dot and is removed on failure.
+    An interrupted run leaves `target` as it was, never half-written; the sibling is removed on failure.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    work = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    previous = target.with_name(f".{target.name}.previous-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()  # not tempfile.mkdtemp: its owner-only mode would stay on the published directory
     try:
         fill(work)
         if target.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            target.rename(previous / target.name)
-            work.rename(target)
-            shutil.rmtree(previous)
-        else:
-            work.rename(target)
+            target.rename(previous)
+        work.rename(target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    shutil.rmtree(previous, ignore_errors=True)
