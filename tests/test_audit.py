@@ -12,7 +12,7 @@ from conftest import FILLER_WORDS, NEGATIVE_WORDS, POSITIVE_WORDS, REPO_ROOT, se
 
 import audit_data
 from textclf.audit import load_prepared_data, run_checks
-from textclf.audit_report import SUSPECT_COLUMNS
+from textclf.audit_report import SUSPECT_COLUMNS, rows_in_earlier_splits
 from textclf.label_issues import rank_rows
 
 FLIPPED = [11, 40, 87, 130, 177]  # training rows whose label the tests flip
@@ -74,8 +74,9 @@ def planted_rows(tmp_path):
         {"id": 5, "text": "Crash on the bridge\x89Û_ &amp; more", "label": "1"},
         {"id": 6, "text": "CafÃ© open late, a happy day for the team", "label": "0"},
     ]
-    validation = [{"id": 7, "text": "a quiet day at the lake with the team", "label": "0"}]
-    test = [{"id": 8, "text": "storm news today"}, {"id": 9, "text": "STORM news today!!"}, {"id": 10, "text": "nothing shared"}]
+    validation = [{"id": 7, "text": "a quiet day at the lake with the team", "label": "0"}, {"id": 11, "text": "fire at the market", "label": "1"}]
+    test = [{"id": 8, "text": "storm news today"}, {"id": 9, "text": "STORM news today!!"}, {"id": 10, "text": "nothing shared"},
+            {"id": 12, "text": "Fire at the market!"}]  # fmt: skip
     return load_prepared_data(write_prepared_dir(tmp_path / "planted", train, validation, test), "text", "label")
 
 
@@ -93,10 +94,12 @@ def test_duplicates_with_conflicting_labels_have_no_majority_on_a_tie(tmp_path):
 
 
 def test_train_test_overlap_counts_exact_and_normalised_texts(tmp_path):
-    overlaps = {overlap["pair"]: overlap for overlap in run_checks(planted_rows(tmp_path)).overlaps}
-    assert overlaps["train/test"]["exact"] == 1
-    assert overlaps["train/test"]["normalised"]["row"].tolist() == [0, 1]
-    assert overlaps["train/validation"]["exact"] == 0 and overlaps["validation/test"]["normalised"].empty
+    findings = run_checks(planted_rows(tmp_path))
+    overlaps = {overlap["pair"]: overlap for overlap in findings.overlaps}
+    assert overlaps["train/test"]["exact"]["row"].tolist() == [0]
+    assert overlaps["train/test"]["normalised"]["row"].tolist() == [0, 1, 3]
+    assert overlaps["train/validation"]["exact"].empty and overlaps["validation/test"]["normalised"]["row"].tolist() == [3]
+    assert rows_in_earlier_splits(findings, "normalised", ["train", "validation", "test"]) == [0, 1, 3]
 
 
 def test_mojibake_and_html_entities_are_found(tmp_path):

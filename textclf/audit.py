@@ -182,20 +182,20 @@ def conflicting_duplicates(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_overlaps(rows: pd.DataFrame) -> list[dict]:
-    """For each pair of splits, the rows of the later one whose text occurs in the earlier one,
-    exactly and after normalisation."""
+    """For each pair of splits (pair "train/test", later "test"), the rows of the later one whose
+    text occurs in the earlier one: exact and normalised, each a table of those rows."""
     present = [split for split in SPLITS if (rows["split"] == split).any()]
     overlaps = []
     for index, earlier in enumerate(present):
         first = rows[rows["split"] == earlier]
         for later in present[index + 1 :]:
             second = rows[rows["split"] == later]
-            normalised = second[(second["key"] != "") & second["key"].isin(set(first["key"]))]
             overlaps.append(
                 {
                     "pair": f"{earlier}/{later}",
-                    "exact": int(second["text"].isin(set(first["text"])).sum()),
-                    "normalised": normalised,
+                    "later": later,
+                    "exact": second[second["text"].isin(set(first["text"]))],
+                    "normalised": second[(second["key"] != "") & second["key"].isin(set(first["key"]))],
                 }
             )
     return overlaps

@@ -54,20 +54,25 @@ def per_split(rows: pd.DataFrame, splits: list[str]) -> list[int]:
     return [int(counts.get(split, 0)) for split in splits]
 
 
+def rows_in_earlier_splits(findings: Findings, kind: str, splits: list[str]) -> list[int]:
+    """Per split, its rows whose text ("exact" or "normalised") is in an earlier split; a row in
+    both earlier splits counts once."""
+    tables = [overlap[kind] for overlap in findings.overlaps]
+    if not tables:
+        return [0] * len(splits)
+    return per_split(pd.concat(tables).drop_duplicates(["split", "row"]), splits)
+
+
 def summary_section(data: PreparedData, findings: Findings, ranking: LabelIssueRanking) -> list[str]:
     splits = present_splits(data)
-    overlap_rows = {split: [0, 0] for split in splits}
-    for overlap in findings.overlaps:
-        later = overlap["pair"].split("/")[1]
-        overlap_rows[later][0] += overlap["exact"]
-        overlap_rows[later][1] += len(overlap["normalised"])
+    overlap_counts = {kind: rows_in_earlier_splits(findings, kind, splits) for kind in ("exact", "normalised")}
     extra_copies = findings.exact[findings.exact.duplicated(["split", "text"])]
     rows = [
         ["rows", *[len(data.files[split]) for split in splits]],
         ["exact duplicates (extra copies)", *per_split(extra_copies, splits)],
         ["near duplicates (rows in groups)", *per_split(findings.near, splits)],
         ["rows in conflicting-label groups", *per_split(findings.conflicts, splits)],
-        ["texts also in an earlier split (exact / normalised)", *[f"{a} / {b}" for a, b in overlap_rows.values()]],
+        ["texts also in an earlier split (exact / normalised)", *[f"{a} / {b}" for a, b in zip(*overlap_counts.values())]],
         ["very short / very long", *[
             f"{sum(findings.lengths.loc[findings.lengths['split'] == s, 'kind'] == 'very short')} / "
             f"{sum(findings.lengths.loc[findings.lengths['split'] == s, 'kind'] == 'very long')}" for s in splits]],
@@ -110,7 +115,7 @@ def conflicts_section(findings: Findings) -> list[str]:
 
 
 def overlap_section(findings: Findings) -> list[str]:
-    rows = [[overlap["pair"], overlap["exact"], len(overlap["normalised"])] for overlap in findings.overlaps]
+    rows = [[overlap["pair"], len(overlap["exact"]), len(overlap["normalised"])] for overlap in findings.overlaps]
     lines = [
         "## Overlap between splits", "",
         "Rows of the later split whose text also occurs in the earlier one (a test text seen in training "
@@ -120,7 +125,7 @@ def overlap_section(findings: Findings) -> list[str]:
     for overlap in findings.overlaps:
         if len(overlap["normalised"]):
             examples = overlap["normalised"].head(EXAMPLE_GROUPS).assign(label=lambda t: t["label"].fillna(""))
-            lines += [f"{overlap['pair']}, first rows of {overlap['pair'].split('/')[1]}:", "", row_examples(examples, ["row", "label", "text"]), ""]
+            lines += [f"{overlap['pair']}, first rows of {overlap['later']}:", "", row_examples(examples, ["row", "label", "text"]), ""]
     return lines
 
 
