@@ -138,7 +138,6 @@ def load_prepared_data(data_dir: Path, text_column: str, label_column: str) -> P
         text_columns = resolve_text_columns(text_column, list(files[split].columns), str(path))
         views.append(split_rows_of(split, files[split], text_columns, label_column, path))
     rows = pd.concat(views, ignore_index=True)
-    rows["label"] = rows["label"].astype(object).where(rows["label"].notna(), None)
     logger.info("Read %s", ", ".join(f"{split}: {len(table):,} rows" for split, table in files.items()))
     return PreparedData(data_dir, files, rows, text_columns, label_column)
 

@@ -63,6 +63,12 @@ def rows_in_earlier_splits(findings: Findings, kind: str, splits: list[str]) -> 
     return per_split(pd.concat(tables).drop_duplicates(["split", "row"]), splits)
 
 
+def length_outlier_counts(findings: Findings, splits: list[str]) -> tuple[list[int], list[int]]:
+    """Very short and very long rows per split."""
+    kinds = findings.lengths["kind"]
+    return per_split(findings.lengths[kinds == "very short"], splits), per_split(findings.lengths[kinds == "very long"], splits)
+
+
 def summary_section(data: PreparedData, findings: Findings, ranking: LabelIssueRanking) -> list[str]:
     splits = present_splits(data)
     overlap_counts = {kind: rows_in_earlier_splits(findings, kind, splits) for kind in ("exact", "normalised")}
@@ -73,12 +79,10 @@ def summary_section(data: PreparedData, findings: Findings, ranking: LabelIssueR
         ["near duplicates (rows in groups)", *per_split(findings.near, splits)],
         ["rows in conflicting-label groups", *per_split(findings.conflicts, splits)],
         ["texts also in an earlier split (exact / normalised)", *[f"{a} / {b}" for a, b in zip(*overlap_counts.values())]],
-        ["very short / very long", *[
-            f"{sum(findings.lengths.loc[findings.lengths['split'] == s, 'kind'] == 'very short')} / "
-            f"{sum(findings.lengths.loc[findings.lengths['split'] == s, 'kind'] == 'very long')}" for s in splits]],
+        ["very short / very long", *[f"{short} / {long}" for short, long in zip(*length_outlier_counts(findings, splits))]],
         ["rows with encoding debris", *per_split(findings.debris.drop_duplicates(["split", "row"]), splits)],
         ["suspected label errors", *[
-            per_split(ranking.issues, [s])[0] if s in set(ranking.rows["split"]) else "not ranked" for s in splits]],
+            count if split in set(ranking.rows["split"]) else "not ranked" for split, count in zip(splits, per_split(ranking.issues, splits))]],
     ]  # fmt: skip
     return ["## Summary", "", markdown_table(["check", *splits], rows), ""]
 
@@ -139,7 +143,8 @@ def balance_section(findings: Findings) -> list[str]:
 def length_section(data: PreparedData, findings: Findings) -> list[str]:
     short, long = findings.length_bounds
     lengths = findings.lengths
-    rows = [[split, *[int(((lengths["split"] == split) & (lengths["kind"] == kind)).sum()) for kind in ("very short", "very long")]] for split in present_splits(data)]
+    splits = present_splits(data)
+    rows = [[split, *counts] for split, *counts in zip(splits, *length_outlier_counts(findings, splits))]
     lines = [
         "## Text length", "",
         f"Outliers by Tukey's fences on the training split's log word counts: very short under {short} words, "
@@ -189,7 +194,7 @@ def suspects_table(findings: Findings, ranking: LabelIssueRanking) -> pd.DataFra
     that is both has both reasons."""
     scores = ranking.rows[["split", "row", "given_label_probability", "mislabel_confidence"]]
     issues = ranking.issues.assign(reason="label issue")
-    conflicts = findings.conflicts.drop(columns=["given_label_probability", "mislabel_confidence"], errors="ignore")
+    conflicts = findings.conflicts
     conflicts = conflicts.merge(scores, on=["split", "row"], how="left").assign(
         suggested_label=conflicts["majority"].fillna("").to_numpy(),
         reason=[f"conflicting duplicate (group {group})" for group in conflicts["group"]],
