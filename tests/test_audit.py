@@ -186,6 +186,11 @@ def test_conflicting_duplicates_merge_to_the_majority_or_drop(tmp_path, merge):
     assert kept & {900, 901, 902, 903, 904} == expected_kept
     assert dropped == {900, 901, 902, 903, 904} - expected_kept
     assert len(kept) == 205 - len(dropped)
+    suspects = pd.read_csv(data_dir / "audit" / "suspects.csv", dtype=str, keep_default_na=False)
+    conflicting = suspects[suspects["reason"].str.contains("conflicting duplicate")].set_index("id")
+    assert sorted(conflicting.index) == ["900", "901", "902", "903", "904"]
+    assert conflicting.loc[["900", "901", "902"], "suggested_label"].tolist() == ["1", "1", "1"]
+    assert conflicting.loc[["903", "904"], "suggested_label"].tolist() == ["", ""]  # a tie suggests nothing
 
 
 def test_an_interrupted_cleaning_leaves_nothing_behind(tmp_path, monkeypatch):
