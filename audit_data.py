@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 from textclf import UserInputError, exit_code_of
-from textclf.audit import TASK_COLUMNS, check_replaceable, load_prepared_data, run_checks
+from textclf.audit import check_replaceable, load_prepared_data, run_checks
 from textclf.audit_report import REPORT, write_audit
 from textclf.cleaning import MERGE_CHOICES, CleaningSettings, write_clean_directory
 from textclf.label_issues import OOF_MODELS, TransformerSettings, rank_rows
 from textclf.offline import DEFAULT_MODEL
+from textclf.tasks import TASKS
 
 logger = logging.getLogger("audit_data")
 
@@ -34,7 +35,7 @@ logger = logging.getLogger("audit_data")
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Audit a prepared task directory; optionally clean its training split.")
     parser.add_argument("data_dir", type=Path, help="a directory made by prepare_data.py (train.csv, validation.csv, test.csv)")
-    parser.add_argument("--task", choices=sorted(TASK_COLUMNS), help="sets the columns prepare_data.py writes for the task")
+    parser.add_argument("--task", choices=sorted(TASKS), help="sets the columns prepare_data.py writes for the task")
     parser.add_argument("--text_column", help='text column(s), comma-separated, joined with a space (default: "text")')
     parser.add_argument("--label_column", help='label column (default: "label")')
     parser.add_argument("--output_dir", type=Path, help="where audit.md, suspects.csv and the plot go (default: DATA_DIR/audit)")
@@ -54,9 +55,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     action.add_argument("--relabel_suspects_above", type=float, metavar="CONFIDENCE", help="relabel them to the out-of-fold prediction")
     cleaning.add_argument("--merge_conflicting_duplicates", choices=MERGE_CHOICES, help="majority: keep one copy with the majority label; drop: drop all copies")
     args = parser.parse_args(argv)
-    default_text, default_label = TASK_COLUMNS.get(args.task, ("text", "label"))
-    args.text_column = args.text_column or default_text
-    args.label_column = args.label_column or default_label
+    task = TASKS.get(args.task)
+    args.text_column = args.text_column or (task.text_columns if task else "text")
+    args.label_column = args.label_column or (task.label_column if task else "label")
     args.output_dir = args.output_dir or args.data_dir / "audit"
     return args
 

@@ -26,11 +26,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 from datasets import Dataset, DatasetDict
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from textclf import UserInputError, exit_code_of
+from textclf.baseline import TfidfSettings, build_pipeline
 from textclf.data import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
 from textclf.labels import LABEL, build_label_list, infer_task, read_labels, rename_label_column
 from textclf.missing import is_none_nan_or_no_label
@@ -62,20 +61,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--text_column_delimiter", default=" ", help='joins several text columns (escapes like "\\n" work)')
     parser.add_argument("--label_column_name", default=LABEL, help="label column (default: %(default)s)")
     parser.add_argument("--output_dir", required=True, help="where the run's files go")
-    parser.add_argument("--ngram_max", type=int, default=2, help="word n-grams from 1 to this (default: %(default)s)")
-    parser.add_argument(
-        "--min_df", type=int, default=2, help="drop n-grams seen in fewer training texts (default: %(default)s)"
-    )
-    parser.add_argument("--max_features", type=int, help="keep only the most frequent n-grams (default: all)")
-    parser.add_argument(
-        "--C",
-        type=float,
-        default=10.0,
-        help="inverse L2 regularisation strength (default: %(default)s, the best of 1, 4, 10 on the IMDB and AG News "
-        "validation splits)",
-    )
-    parser.add_argument("--max_iter", type=int, default=1000, help="solver iterations (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=42, help="recorded with the run; the solver is deterministic")
+    defaults = TfidfSettings()
+    parser.add_argument("--ngram_max", type=int, default=defaults.ngram_max,
+                        help="word n-grams from 1 to this (default: %(default)s)")
+    parser.add_argument("--min_df", type=int, default=defaults.min_df,
+                        help="drop n-grams seen in fewer training texts (default: %(default)s)")
+    parser.add_argument("--max_features", type=int, default=defaults.max_features,
+                        help="keep only the most frequent n-grams (default: all)")
+    parser.add_argument("--C", type=float, default=defaults.C,
+                        help="inverse L2 regularisation strength (default: %(default)s, the best of 1, 4, 10 on the "
+                             "IMDB and AG News validation splits)")
+    parser.add_argument("--max_iter", type=int, default=defaults.max_iter, help="solver iterations (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="recorded with the run; the solver is deterministic")
     args = parser.parse_args(argv)
     args.text_column_delimiter = unescape_delimiter(args.text_column_delimiter)
     return args
@@ -109,17 +106,9 @@ def texts_of(dataset: Dataset, text_columns: list[str], delimiter: str) -> list[
     return join_text_columns({column: dataset[column] for column in text_columns}, text_columns, delimiter)
 
 
-def build_pipeline(args: argparse.Namespace) -> Pipeline:
-    # Sublinear tf keeps long reviews from drowning short texts in raw counts.
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, args.ngram_max),
-        min_df=args.min_df,
-        max_features=args.max_features,
-        sublinear_tf=True,
-        strip_accents="unicode",
-    )
-    classifier = LogisticRegression(C=args.C, max_iter=args.max_iter, random_state=args.seed)
-    return Pipeline([("tfidf", vectorizer), ("logreg", classifier)])
+def settings_of(args: argparse.Namespace) -> TfidfSettings:
+    return TfidfSettings(ngram_max=args.ngram_max, min_df=args.min_df, max_features=args.max_features, C=args.C,
+                         max_iter=args.max_iter, seed=args.seed)
 
 
 def fit(pipeline: Pipeline, texts: list[str], label_ids: np.ndarray, source: str) -> float:
@@ -218,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     label2id = {label: i for i, label in enumerate(labels)}
 
     train = raw["train"]
-    pipeline = build_pipeline(args)
+    pipeline = build_pipeline(settings_of(args))
     train_ids = np.array([label2id[label] for label in train[LABEL]])
     train_seconds = fit(pipeline, texts_of(train, text_columns, args.text_column_delimiter), train_ids, sources["train"])
     logger.info("Fitted on %d rows in %.1f s", train.num_rows, train_seconds)

@@ -25,13 +25,13 @@ import pandas as pd
 
 from textclf import UserInputError
 from textclf.data import join_text_columns, resolve_text_columns
+from textclf.predictions import ID_COLUMN
+from textclf.tables import read_csv_file
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-ID_COLUMN = "id"
 # --task: the columns prepare_data.py writes for each task (text column, label column).
-TASK_COLUMNS = {"tweets": ("text", "target"), "imdb": ("text", "label"), "ag_news": ("text", "label")}
 
 URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 MENTION = re.compile(r"@\w+")
@@ -87,17 +87,6 @@ def normalise_text(text: str) -> str:
     return NOT_A_WORD.sub(" ", text).strip()
 
 
-def read_split_file(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:  # pandas' parser and empty-file errors are ValueErrors
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserInputError(f"{path}: cannot be read as CSV ({reason})") from error
-    if table.empty:
-        raise UserInputError(f"{path}: no rows of data")
-    return table
-
-
 def split_rows_of(split: str, table: pd.DataFrame, text_columns: list[str], label_column: str, path: Path) -> pd.DataFrame:
     """The checks' view of one file; train and validation need a label in every row, test may have none."""
     texts = join_text_columns({column: table[column].tolist() for column in text_columns}, text_columns, " ")
@@ -134,7 +123,7 @@ def load_prepared_data(data_dir: Path, text_column: str, label_column: str) -> P
         path = data_dir / f"{split}.csv"
         if not path.is_file():
             continue
-        files[split] = read_split_file(path)
+        files[split] = read_csv_file(path)
         text_columns = resolve_text_columns(text_column, list(files[split].columns), str(path))
         views.append(split_rows_of(split, files[split], text_columns, label_column, path))
     rows = pd.concat(views, ignore_index=True)

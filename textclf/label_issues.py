@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-import tfidf_baseline
 from textclf import UserInputError
+from textclf.baseline import TfidfSettings, build_pipeline
 from textclf.labels import sort_labels
 from textclf.offline import DEFAULT_MODEL
-from textclf.report import TEST_PREDICTIONS
+from textclf.runs import TEST_PREDICTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +80,9 @@ def stratified_folds(label_ids: np.ndarray, folds: int, seed: int) -> list[tuple
 
 
 def tfidf_out_of_fold(texts: list[str], label_ids: np.ndarray, folds: list, seed: int) -> np.ndarray:
-    """Out-of-fold class probabilities of tfidf_baseline.py's pipeline with its default settings."""
-    defaults = tfidf_baseline.parse_arguments(["--train_file", "unused", "--output_dir", "unused", "--seed", str(seed)])
+    """Out-of-fold class probabilities of the TF-IDF baseline with its default settings."""
     try:
-        return cross_val_predict(
-            tfidf_baseline.build_pipeline(defaults), texts, label_ids, cv=folds, method="predict_proba"
-        )
+        return cross_val_predict(build_pipeline(TfidfSettings(seed=seed)), texts, label_ids, cv=folds, method="predict_proba")
     except ValueError as error:  # "empty vocabulary" when min_df removes every n-gram of a fold
         raise UserInputError(f"TF-IDF + logistic regression cannot be fitted on a fold ({error})") from error
 
