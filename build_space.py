@@ -10,6 +10,7 @@ model (safetensors, tokenizer, config with the label names), its metrics and exa
 requirements.txt (CPU torch, the versions installed here) and a README.md with the Spaces front
 matter. It runs on its own: `cd space/<name> && python app.py`. With a token (HF_TOKEN or --token)
 the Space is created on the Hub if needed and the folder uploaded; --dry-run only lists the files.
+A run with its own model code (decoupled/main.py) takes that file along.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def build_space(run_dir: Path, space_dir: Path, name: str, emoji: str) -> list[P
     for relative in APP_FILES:
         copy_file(REPO_ROOT / relative, space_dir / relative)
     bundled_run = space_dir / "experiments" / run_dir.name
-    for pattern in RUN_FILES:
+    for pattern in RUN_FILES + ((info.model_code,) if info.has_model_code else ()):
         for source in sorted(run_dir.glob(pattern)):
             copy_file(source, bundled_run / source.name)
     # The local path of the base model means nothing on the Space and names this machine's folders.

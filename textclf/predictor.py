@@ -80,6 +80,13 @@ def torch_forward(model: torch.nn.Module) -> Forward:
     return forward
 
 
+def load_run_model(run_dir: Path, **options) -> torch.nn.Module:
+    """The run's model. A run with its own model code (decoupled/main.py) is loaded with that code, which
+    runs the Python file in the run folder: only for runs that record it in run_info.json."""
+    trust = RunInfo.read(run_dir).has_model_code
+    return AutoModelForSequenceClassification.from_pretrained(run_dir, trust_remote_code=trust, **options)
+
+
 def export_onnx(run_dir: Path, input_names: list[str], path: Path) -> None:
     """The run's model as an ONNX graph with any batch size and length.
 
@@ -87,7 +94,7 @@ def export_onnx(run_dir: Path, input_names: list[str], path: Path) -> None:
     unpadded example records the shortcut that drops the attention mask, and the graph then
     ignores padding. TorchScript exporter: it needs no onnxscript.
     """
-    model = AutoModelForSequenceClassification.from_pretrained(run_dir, attn_implementation="eager").eval()
+    model = load_run_model(run_dir, attn_implementation="eager").eval()
     # Inputs go to forward() by position: order them as its signature does, not as the tokenizer lists them.
     input_names = [name for name in inspect.signature(model.forward).parameters if name in input_names]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,8 +200,8 @@ class Predictor:
                 f"{run_dir}: a regression run predicts a score, not classes; serve a classification run"
             )
         configure_torch_threads()
-        tokenizer = AutoTokenizer.from_pretrained(run_dir)
-        model = AutoModelForSequenceClassification.from_pretrained(run_dir)
+        tokenizer = AutoTokenizer.from_pretrained(run_dir, trust_remote_code=info.has_model_code)
+        model = load_run_model(run_dir)
         model.eval()
         if variant == "fp32":
             forward = torch_forward(model)

@@ -75,6 +75,9 @@ class RunInfo:
     wall_time_seconds: float = 0.0
     command: str = ""
     fine_tuned: bool = True  # False for models trained from scratch (the baseline): "Trained", not "Fine-tuned"
+    # The run's own model code (decoupled/main.py copies its modeling.py into the run): loading the model
+    # runs that file (transformers' trust_remote_code), so only runs that record it are loaded that way.
+    model_code: str | None = None
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunInfo:
@@ -99,6 +102,10 @@ class RunInfo:
     def truncation_tail_tokens(self) -> int:
         """The --truncation_tail_tokens the run was trained with; 0, upstream's cut, if none."""
         return self.hyperparameters.get("truncation_tail_tokens") or 0
+
+    @property
+    def has_model_code(self) -> bool:
+        return self.model_code is not None
 
     @property
     def is_baseline(self) -> bool:
