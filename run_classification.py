@@ -76,13 +76,12 @@ from textclf.offline import (
     hub_model_needs_network,
     resolve_model_name_or_path,
 )
-from textclf.predictions import ID_COLUMN, write_predict_results, write_prediction_table
+from textclf.predictions import ID_COLUMN, write_logits, write_predict_results
 from textclf.problem_types import (
     MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
     logits_to_predictions,
-    logits_to_probabilities,
     prediction_names,
 )
 from textclf.report import write_run_report
@@ -480,18 +479,10 @@ def write_predictions(trainer: Trainer, path: str, prediction: PredictionOutput,
     """The table of one split's predictions (id, label when scored, prediction, probabilities);
     returns the predicted names."""
     id2label = trainer.model.config.id2label
-    names = prediction_names(logits_to_predictions(prediction.predictions, task), task, id2label)
-    if trainer.is_world_process_zero():
-        write_prediction_table(
-            path,
-            names,
-            logits_to_probabilities(prediction.predictions, task),
-            task,
-            id2label,
-            ids=dataset[ID_COLUMN] if ID_COLUMN in dataset.column_names else None,
-            references=prediction_names(prediction.label_ids, task, id2label) if scored else None,
-        )
-    return names
+    if not trainer.is_world_process_zero():  # results are written once, by rank 0
+        return prediction_names(logits_to_predictions(prediction.predictions, task), task, id2label)
+    ids = dataset[ID_COLUMN] if ID_COLUMN in dataset.column_names else None
+    return write_logits(path, prediction.predictions, task, id2label, ids, prediction.label_ids if scored else None)
 
 
 def main(argv: list[str] | None = None) -> None:

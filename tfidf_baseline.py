@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from textclf import UserInputError, exit_code_of
 from textclf.baseline import TfidfSettings, build_pipeline
 from textclf.data import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
-from textclf.labels import LABEL, build_label_list, infer_task, read_labels, rename_label_column
+from textclf.labels import LABEL, read_single_label_classes
 from textclf.missing import is_none_nan_or_no_label
 from textclf.predictions import ID_COLUMN, write_predict_results, write_prediction_table
 from textclf.problem_types import SINGLE_LABEL
@@ -87,15 +87,7 @@ def load_splits(args: argparse.Namespace) -> tuple[DatasetDict, dict[str, str]]:
 def prepare_labels(raw: DatasetDict, label_column: str, sources: dict[str, str]) -> tuple[DatasetDict, list[str], bool]:
     """Labels as run_classification.py reads them; returns the data, the class list and whether
     the test split is scored (it is when every test row has a label, like IMDB's official test)."""
-    labelled = rename_label_column(raw, label_column, sources)
-    task = infer_task(raw, labelled, do_regression=None)
-    if task != SINGLE_LABEL:
-        raise UserInputError(
-            f"{sources['train']}: the labels mean {task.replace('_', ' ')}; the TF-IDF baseline does "
-            "single-label classification only"
-        )
-    raw, class_names = read_labels(raw, task, labelled, sources)
-    labels = build_label_list(raw, task, labelled, sources, class_names)
+    raw, labels, labelled = read_single_label_classes(raw, label_column, sources, "the TF-IDF baseline")
     test_is_scored = "test" in labelled and not any(is_none_nan_or_no_label(v) for v in raw["test"][LABEL])
     if "test" in labelled and not test_is_scored:
         logger.warning("%s: some rows have no label, so the test predictions are not scored", sources["test"])

@@ -203,6 +203,20 @@ def read_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list[str]
     return drop_rows_without_label(raw_datasets, needing_labels, sources), class_names
 
 
+def read_single_label_classes(raw_datasets: DatasetDict, label_column_name: str | None, sources: dict[str, str],
+                              trainer: str) -> tuple[DatasetDict, list[str], list[str]]:
+    """Labels read as run_classification.py reads them, for a trainer that predicts one class per text
+    only (`trainer` names it in the error for other labels): the data, the class list, the labelled splits."""
+    labelled = rename_label_column(raw_datasets, label_column_name, sources)
+    task = infer_task(raw_datasets, labelled, do_regression=None)
+    if task != SINGLE_LABEL:
+        raise UserInputError(
+            f"{sources['train']}: the labels mean {task.replace('_', ' ')}; {trainer} does single-label classification only"
+        )
+    raw_datasets, class_names = read_labels(raw_datasets, task, labelled, sources)
+    return raw_datasets, build_label_list(raw_datasets, task, labelled, sources, class_names), labelled
+
+
 def task_from_config(config) -> str:
     """The problem type of a trained model, for data without labels to infer it from."""
     return config.problem_type or (REGRESSION if config.num_labels == 1 else SINGLE_LABEL)

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from textclf.problem_types import REGRESSION
+from textclf.problem_types import REGRESSION, logits_to_predictions, logits_to_probabilities, prediction_names
 
 ID_COLUMN = "id"
 
@@ -45,6 +45,17 @@ def write_prediction_table(
             if task != REGRESSION:
                 row += [f"{p:.6f}" for p in probabilities[index]]
             writer.writerow(row)
+
+
+def write_logits(path: str | os.PathLike, logits: np.ndarray, task: str, id2label: dict[int, str],
+                 ids: list | None = None, label_ids: np.ndarray | None = None) -> list:
+    """The prediction table of one split from the model's logits (and the true label ids when the split
+    is scored); returns the predicted names, in data order."""
+    names = prediction_names(logits_to_predictions(logits, task), task, id2label)
+    references = None if label_ids is None else prediction_names(label_ids, task, id2label)
+    probabilities = logits_to_probabilities(logits, task)
+    write_prediction_table(path, names, probabilities, task, id2label, ids=ids, references=references)
+    return names
 
 
 def format_label(value) -> str:
