@@ -22,26 +22,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from textclf.benchmarks import RESULTS_FILE, update_section
-from textclf.hardware import matmul_flops_per_second
+from textclf.benchmarks import (
+    RESULTS_FILE,
+    commands_section,
+    peak_matmul_flops,
+    read_run,
+    run_and_time,
+    shown,
+    update_section,
+)
 from textclf.offline import DEFAULT_MODEL, REPO_ROOT, resolve_model_name_or_path
-from textclf.runs import ALL_RESULTS, RunInfo, read_json
 
 logger = logging.getLogger("train_speed")
 QUICK_TRAIN_SAMPLES = 640
 QUICK_A_STEPS = 2
-# The matmul sizes whose best rate is the machine's peak: square, and the shapes of MiniLM's layers.
-PEAK_SHAPES = (2048, 1024)
 
 
 @dataclass
@@ -90,15 +92,6 @@ def ensure_tweets_data(data_dir: Path) -> None:
     sys.exit(f"error: no {data_dir}/train.csv and no raw tweets in data/raw/tweets or ../shared/data/tweets")
 
 
-def peak_matmul_flops() -> dict[str, float]:
-    import torch
-
-    return {
-        "fp32": max(matmul_flops_per_second(torch.float32, size, seconds=1.0) for size in PEAK_SHAPES),
-        "bf16": max(matmul_flops_per_second(torch.bfloat16, size, seconds=1.0) for size in PEAK_SHAPES),
-    }
-
-
 def non_embedding_parameters(model_path: str) -> tuple[int, int]:
     """(all parameters, those outside the embedding tables) of the model with a 2-class head."""
     import torch
@@ -121,16 +114,6 @@ def mean_tokens_per_sample(model_path: str, train_file: Path, max_length: int, l
     return float(np.mean(lengths))
 
 
-def run_and_time(command: list[str], log_file: Path, env: dict | None = None) -> float:
-    logger.info("$ %s", shlex.join(command))
-    started = time.monotonic()
-    with open(log_file, "w") as log:
-        completed = subprocess.run(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    if completed.returncode != 0:
-        sys.exit(f"error: the run failed (exit {completed.returncode}); see {log_file}")
-    return time.monotonic() - started
-
-
 def upstream_command(model: str, data_dir: Path, output_dir: Path, max_seq_length: int, static_padding: bool,
                      max_train_samples: int | None, max_steps: int | None, evaluate: bool) -> list[str]:
     """The handout's command (lr 2e-5, batch 32, one epoch), as upstream's defaults run it."""
@@ -150,12 +133,6 @@ def upstream_command(model: str, data_dir: Path, output_dir: Path, max_seq_lengt
     if max_steps:
         command += ["--max_steps", str(max_steps)]
     return command
-
-
-def read_run(output_dir: Path) -> tuple[float, float, float | None, dict]:
-    """(training samples/s, training seconds, validation F1, hyperparameters) of a finished run."""
-    results = read_json(output_dir / ALL_RESULTS)
-    return results["train_samples_per_second"], results["train_runtime"], results.get("eval_f1"), RunInfo.read(output_dir).hyperparameters
 
 
 def run_upstream(name: str, description: str, args, data_dir: Path, model_path: str, max_seq_length: int,
@@ -193,12 +170,6 @@ def run_our_script(args, data_dir: Path, model_path: str) -> Result:
     return result
 
 
-def shown(path: Path) -> str:
-    """A path as a reader of RESULTS.md would type it: relative to the repository when inside it."""
-    path = path.resolve()
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-
-
 def utilisation(result: Result, non_embedding: int, peak_flops: float) -> float:
     return result.useful_tokens_per_second * 6 * non_embedding / peak_flops
 
@@ -227,12 +198,8 @@ def report(results: list[Result], peaks: dict[str, float], total: int, non_embed
         f"- c/b = {c.samples_per_second / b.samples_per_second:.2f}x (target >= 2.0)",
         f"- F1 of c minus F1 of b = {f1_gap:+.1f} points (target: no worse than -0.5)" if f1_gap is not None else "- F1 gap: not measured",
         f"- utilisation of c = {utilisation(c, non_embedding, peaks['fp32']):.0%} of the fp32 peak (target >= 50%)",
-        "",
-        "Commands:",
-        "",
-        *[f"- ({r.name}) `{r.command}`" for r in results],
-        "",
-        f"Reproduce: `.venv/bin/python bench/train_speed.py{' --quick' if args.quick else ''}{' --full' if args.full else ''}`",
+        *commands_section({r.name: r.command for r in results},
+                          f".venv/bin/python bench/train_speed.py{' --quick' if args.quick else ''}{' --full' if args.full else ''}"),
     ]
     return "\n".join(lines)
 
@@ -249,7 +216,6 @@ def main() -> None:
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
     model_path = resolve_model_name_or_path(args.model).path
 
-    logger.info("Measuring this machine's matmul peak...")
     peaks = peak_matmul_flops()
     total, non_embedding = non_embedding_parameters(model_path)
     logger.info("fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s; %s: %.1fM parameters, %.1fM outside the embeddings",
