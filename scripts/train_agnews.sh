@@ -4,6 +4,7 @@
 # are carved from it (prepare_data.py --carve_from_test, textclf/tasks.py): figures are NOT comparable
 # to published AG News results. With the official train.csv in RAW_DIR, set PREPARE_FLAGS= to use the
 # official protocol.
+TRAINER=${TRAINER:-run_classification} # or decoupled: decoupled/main.py, the plain PyTorch loop (docs/decoupled.md)
 MODEL=${MODEL:-all-MiniLM-L6-v2}
 EPOCHS=${EPOCHS:-2}
 LR=${LR:-1e-4}
@@ -21,7 +22,7 @@ EVAL_STRATEGY=${EVAL_STRATEGY:-epoch}   # score validation after each epoch (lea
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text = title + description, see textclf/tasks.py)
-OUTPUT_DIR=${OUTPUT_DIR:-experiments/agnews-$(basename "$MODEL")}
+OUTPUT_DIR=${OUTPUT_DIR:-experiments/agnews-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # the original headerless train.csv/test.csv
 DATA_DIR=${DATA_DIR:-data/ag_news}

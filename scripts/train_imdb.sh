@@ -2,6 +2,7 @@
 # IMDB movie reviews, positive or negative. Prepares the data (validation carved from the official
 # train split), fine-tunes, evaluates, and predicts and scores the official 25,000-review test split.
 # Every variable can be overridden from the environment: MAX_TRAIN_SAMPLES= bash scripts/train_imdb.sh
+TRAINER=${TRAINER:-run_classification} # or decoupled: decoupled/main.py, the plain PyTorch loop (docs/decoupled.md)
 MODEL=${MODEL:-all-MiniLM-L6-v2}
 EPOCHS=${EPOCHS:-1}
 LR=${LR:-1e-4}
@@ -20,7 +21,7 @@ EVAL_STRATEGY=${EVAL_STRATEGY:-no}      # "epoch": also score validation after e
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text, see textclf/tasks.py)
-OUTPUT_DIR=${OUTPUT_DIR:-experiments/imdb-$(basename "$MODEL")}
+OUTPUT_DIR=${OUTPUT_DIR:-experiments/imdb-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # train.csv/test.csv or the aclImdb/ folder
 DATA_DIR=${DATA_DIR:-data/imdb}

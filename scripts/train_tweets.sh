@@ -2,6 +2,7 @@
 # Kaggle Disaster Tweets: is a tweet about a real disaster? Prepares the data, fine-tunes, evaluates
 # on a validation split of Kaggle's train.csv, predicts Kaggle's test.csv and writes submission.csv.
 # Every variable can be overridden from the environment: EPOCHS=2 bash scripts/train_tweets.sh
+TRAINER=${TRAINER:-run_classification} # or decoupled: decoupled/main.py, the plain PyTorch loop (docs/decoupled.md)
 MODEL=${MODEL:-all-MiniLM-L6-v2}        # a directory, an installed offline model, or a hub id
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
@@ -19,7 +20,7 @@ EVAL_STRATEGY=${EVAL_STRATEGY:-epoch}   # score validation after each epoch (lea
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text, see textclf/tasks.py); "keyword,text" also works
-OUTPUT_DIR=${OUTPUT_DIR:-experiments/tweets-$(basename "$MODEL")}
+OUTPUT_DIR=${OUTPUT_DIR:-experiments/tweets-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 LAUNCHER=${LAUNCHER:-python}            # or "torchrun --nproc_per_node 2", "accelerate launch --multi_gpu --num_processes 2"
 RAW_DIR=${RAW_DIR:-}                    # Kaggle's train.csv/test.csv; looked for in data/raw/tweets, ../shared/data/tweets
 DATA_DIR=${DATA_DIR:-data/tweets}       # SPLIT_SEED=N (default: SEED) draws another validation split when it is prepared

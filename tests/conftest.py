@@ -9,6 +9,8 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -91,19 +93,27 @@ QUICK_TRAINING = [
 ]
 
 
-@pytest.fixture
-def offline_mode_undone(monkeypatch) -> None:
-    """run_classification.main() in-process switches the hub libraries offline for the rest of the
-    process (enable_offline_mode); put their flags back for the tests that come after."""
+@contextmanager
+def hub_offline_flags_restored() -> Iterator[None]:
+    """run_classification.main() (or decoupled/main.py's) in-process switches the hub libraries offline
+    for the rest of the process (enable_offline_mode); this puts their flags back afterwards."""
     import datasets.config
     import evaluate.config
     from huggingface_hub import constants
 
-    for name in ("HF_HUB_OFFLINE", "HF_EVALUATE_OFFLINE"):
-        monkeypatch.setenv(name, os.environ.get(name, "0"))  # restored (or removed again) afterwards
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
-    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", evaluate.config.HF_EVALUATE_OFFLINE)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("HF_HUB_OFFLINE", "HF_EVALUATE_OFFLINE"):
+            monkeypatch.setenv(name, os.environ.get(name, "0"))  # restored (or removed again) afterwards
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
+        monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", evaluate.config.HF_EVALUATE_OFFLINE)
+        yield
+
+
+@pytest.fixture
+def offline_mode_undone() -> Iterator[None]:
+    with hub_offline_flags_restored():
+        yield
 
 
 @pytest.fixture(scope="session")

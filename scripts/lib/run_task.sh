@@ -1,5 +1,6 @@
 # The steps every task script shares; sourced by scripts/train_<task>.sh after it sets its variables.
-# Prepares the data if needed, then trains, evaluates and predicts with run_classification.py.
+# Prepares the data if needed, then trains, evaluates and predicts with run_classification.py, or with
+# decoupled/main.py when TRAINER=decoupled (DECOUPLED_FLAGS="--pooling mean" passes its own flags).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash scripts/setup.sh
@@ -33,6 +34,17 @@ if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL
 if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
 
 started=$(date +%s)
+if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
+  if [ "$LAUNCHER" != python ]; then echo "error: TRAINER=decoupled trains in one process; unset LAUNCHER" >&2; exit 2; fi
+  python decoupled/main.py \
+    --model_name_or_path "$MODEL" \
+    --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
+    --text_column_names "$TEXT_COLUMNS" --label_column_name "$TASK_LABEL_COLUMN" --metric_name "$TASK_METRIC" \
+    --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
+    --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
+    --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
+    --bf16 "$BF16" --logging_steps "$LOGGING_STEPS" --output_dir "$OUTPUT_DIR" "${optional[@]}" ${DECOUPLED_FLAGS:-}
+else
 $LAUNCHER run_classification.py \
   --model_name_or_path "$MODEL" \
   --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
@@ -44,6 +56,7 @@ $LAUNCHER run_classification.py \
   --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --optim "$OPTIM" \
   --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
   --output_dir "$OUTPUT_DIR" "${optional[@]}"
+fi
 
 echo
 echo "Done in $(( $(date +%s) - started )) s. Read $OUTPUT_DIR/report.md; test predictions with probabilities: $OUTPUT_DIR/predictions.csv"
