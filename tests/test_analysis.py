@@ -17,7 +17,7 @@ from test_app import LABELS, write_tiny_run
 from textclf import UserInputError
 from textclf.analysis import decision_scores, expected_calibration_error, validation_texts
 from textclf.calibration import Calibration, best_threshold, cross_fit, fit, fit_temperature, measure_calibration
-from textclf.explain import explain, segments
+from textclf.explain import Explanation, explain, markdown_highlight, segments
 from textclf.labels import apply_class_names, read_class_names
 from textclf.predictions import write_prediction_table
 from textclf.problem_types import SINGLE_LABEL
@@ -190,6 +190,15 @@ def test_explanation_puts_the_giveaway_word_on_top(trained_run):
             assert "".join(piece for piece, _ in explanation.pieces) == text
             highlighted = dict(explanation.highlighted())
             assert highlighted[giveaway] == 1.0 and highlighted[" "] is None
+
+
+def test_explanation_shows_the_words_that_matter():
+    pieces = [("big", 0.5), (" ", None), ("tiny", 0.01), (" ", None), ("against", -0.2), (" ", None), ("*x*", 0.0)]
+    explanation = Explanation("big tiny against *x*", "positive", 0.9, pieces, "onnx")
+    assert explanation.notable(3) == [("big", 0.5)] and explanation.notable(3, against=True) == [("against", -0.2)]
+    assert markdown_highlight(explanation, 100) == "**big** tiny _against_ \\*x\\*"
+    assert explanation.highlighted() == [("big", 1.0), (" ", None), ("tiny", 0.02), (" ", None), ("against", -0.4),
+                                         (" ", None), ("*x*", None)]
 
 
 def test_long_texts_are_explained_in_a_bounded_number_of_groups():

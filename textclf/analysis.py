@@ -370,12 +370,12 @@ def explanation_lines(run_dir: Path, truth, predicted, confidence, labels, texts
         "Which words pushed the prediction which way: each word (a group of words in long texts) is masked in "
         "turn, and its effect is how much the probability of the predicted class drops without it "
         "(occlusion; the PyTorch model as trained, which made these predictions). **Bold**: pushed towards "
-        "the prediction; _italic_: against it.", "",
+        "the prediction; _italic_: against it (the words with at least a tenth of the largest effect).", "",
     ]
     for row, explanation in zip(rows, explanations):
         verdict = "right" if truth[row] == predicted[row] else f"wrong, true label `{labels[truth[row]]}`"
-        towards = words_list(word for word in explanation.top(TOP_WORDS) if word[1] > 0)
-        against = words_list(word for word in explanation.top(TOP_WORDS, against=True) if word[1] < 0)
+        towards = words_list(explanation.notable(TOP_WORDS))
+        against = words_list(explanation.notable(TOP_WORDS, against=True))
         lines += [
             f"- row {row}, predicted `{explanation.label}` ({explanation.probability:.3f}, {verdict}): "
             f"{markdown_highlight(explanation, CELL_CHARS * 2)}",

@@ -26,6 +26,8 @@ from textclf.calibration import Calibration
 from textclf.predictor import Predictor
 
 MAX_SEGMENTS = 48
+# In words, a word "pushed" the prediction when its effect is at least this share of the largest one.
+NOTABLE_SHARE = 0.1
 # A word, or a run of punctuation or symbols (emoji, "#", "!!!"); contractions stay one word.
 WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
 
@@ -42,6 +44,13 @@ class Explanation:
         """The `count` words that pushed most towards the prediction (or most against it)."""
         scored = [(piece, effect) for piece, effect in self.pieces if effect is not None]
         return sorted(scored, key=lambda item: item[1] if against else -item[1])[:count]
+
+    def notable(self, count: int, against: bool = False) -> list[tuple[str, float]]:
+        """Of the top words, those that pushed that way by at least NOTABLE_SHARE of the largest effect."""
+        largest = max((abs(effect) for _, effect in self.pieces if effect is not None), default=0.0)
+        sign = -1 if against else 1
+        return [(piece, effect) for piece, effect in self.top(count, against)
+                if sign * effect > 0 and sign * effect >= NOTABLE_SHARE * largest]
 
     def highlighted(self) -> list[tuple[str, float | None]]:
         """Pieces with effects scaled to [-1, 1] by the largest one, as gr.HighlightedText shows
@@ -96,9 +105,9 @@ def explain_as_trained(run_dir: str | Path, texts: list[str]) -> list[Explanatio
 
 
 def markdown_highlight(explanation: Explanation, limit: int) -> str:
-    """The text in markdown: the top words towards the prediction in bold, against it in italics."""
-    towards = {piece for piece, effect in explanation.top(3) if effect > 0}
-    against = {piece for piece, effect in explanation.top(3, against=True) if effect < 0}
+    """The text in markdown: the notable words towards the prediction in bold, against it in italics."""
+    towards = {piece for piece, _ in explanation.notable(3)}
+    against = {piece for piece, _ in explanation.notable(3, against=True)}
     out, length = [], 0
     for piece, effect in explanation.pieces:
         if length >= limit:
