@@ -15,7 +15,7 @@ from scipy.special import softmax
 from test_app import LABELS, write_tiny_run
 
 from textclf import UserInputError
-from textclf.analysis import decision_scores, expected_calibration_error, validation_texts
+from textclf.analysis import decision_scores, expected_calibration_error, threshold_as_trained, validation_texts
 from textclf.calibration import Calibration, best_threshold, cross_fit, fit, fit_temperature, measure_calibration
 from textclf.explain import Explanation, explain, markdown_highlight, segments
 from textclf.labels import apply_class_names, read_class_names
@@ -81,6 +81,11 @@ def test_calibration_divides_logits_and_applies_the_threshold():
     assert calibration.predictions(logits, SINGLE_LABEL).tolist() == [1, 1, 0]  # P(1) 0.62, 0.38, 0.27
     assert Calibration(2.0).predictions(logits, SINGLE_LABEL).tolist() == [1, 0, 0]
     assert Calibration().changes_nothing and not calibration.changes_nothing
+    # The report's plots show the model as trained: the applied cut, moved to its probabilities.
+    raw = threshold_as_trained(Calibration(1.7, 0.42))
+    logits = np.array([[0.0, np.log(raw / (1 - raw))]])  # P(1) = raw as trained
+    assert Calibration(1.7).probabilities(logits, SINGLE_LABEL)[0, 1] == pytest.approx(0.42)
+    assert threshold_as_trained(Calibration(1.7)) is None
 
 
 def test_cross_fit_scores_each_fold_with_what_the_other_folds_fitted():

@@ -134,14 +134,14 @@ def plot_precision_recall(truth: np.ndarray, positive_probabilities: np.ndarray,
         f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
     plt = pyplot()
     figure, (curve_axes, f1_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
-    curve_axes.plot(recall, precision)
+    curve_axes.plot(recall, precision, drawstyle="steps-post")  # as scikit-learn's PrecisionRecallDisplay
     curve_axes.set_xlabel(f"recall of {positive}")
     curve_axes.set_ylabel(f"precision of {positive}")
     curve_axes.set_title(f"precision-recall (PR-AUC {average_precision_score(truth == 1, positive_probabilities):.3f})")
-    f1_axes.plot(cuts, f1[:-1])
+    f1_axes.plot(cuts, f1[:-1], drawstyle="steps-pre")  # F1 at a cut holds for every threshold up to it
     f1_axes.axvline(0.5, color="grey", linestyle=":", label="0.5 (most probable class)")
     if threshold is not None:
-        f1_axes.axvline(threshold, color="tab:red", linestyle="--", label=f"applied threshold {threshold:.2f}")
+        f1_axes.axvline(threshold, color="tab:red", linestyle="--", label=f"applied threshold (here {threshold:.2f})")
     best = int(np.argmax(f1[:-1]))
     f1_axes.plot([cuts[best]], [f1[best]], "o", color="tab:orange", label=f"best on these rows: {cuts[best]:.2f}")
     f1_axes.set_xlabel(f"threshold on P({positive})")
@@ -155,6 +155,19 @@ def plot_precision_recall(truth: np.ndarray, positive_probabilities: np.ndarray,
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def threshold_as_trained(calibration: Calibration) -> float | None:
+    """The applied threshold on the probabilities of the model as trained, which the plots show.
+
+    For two classes a temperature T turns P into sigmoid(logit(P) / T), so a threshold t on the
+    calibrated probability is sigmoid(T * logit(t)) on the uncalibrated one.
+    """
+    from scipy.special import expit, logit
+
+    if calibration.threshold is None:
+        return None
+    return float(expit(calibration.temperature * logit(np.clip(calibration.threshold, 1e-12, 1 - 1e-12))))
 
 
 def plot_reliability(confidence: np.ndarray, correct: np.ndarray, path: Path, ece: float) -> None:
@@ -251,7 +264,8 @@ def analysis_section(run_dir: Path, info: RunInfo, table: pd.DataFrame, metrics:
         lines += [f"Texts are not shown: {why_no_texts}.", ""]
     lines += errors_lines(truth, predicted, confidence, labels, texts)
     if len(labels) == 2 and len(set(truth)) == 2:
-        plot_precision_recall(truth, probabilities[:, 1], labels[1], run_dir / PRECISION_RECALL, applied.threshold)
+        plot_precision_recall(truth, probabilities[:, 1], labels[1], run_dir / PRECISION_RECALL,
+                              threshold_as_trained(applied))
         lines += [
             "### Precision, recall and the decision threshold", "",
             f"ROC-AUC {metrics.get('roc_auc', float('nan')):.4f}, PR-AUC (average precision) "
