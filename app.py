@@ -8,7 +8,8 @@ The run can also be chosen with TEXTCLF_RUN (how a Hugging Face Space is configu
 with GRADIO_SERVER_NAME and GRADIO_SERVER_PORT. The page can switch between all finished runs in
 experiments/ and classify a whole CSV file. Nothing is trained or downloaded at start-up.
 
-API: `Client(url).predict(text, api_name="/predict")` is what the page's button calls.
+API: `Client(url).predict(text, api_name="/predict")` is what the page's button calls;
+`api_name="/explain"` gives the words that pushed the prediction which way (textclf.explain).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from textclf import UserInputError  # noqa: E402
+from textclf.calibration import Calibration  # noqa: E402
+from textclf.explain import explain  # noqa: E402
 from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
 from textclf.problem_types import MULTI_LABEL, REGRESSION  # noqa: E402
 from textclf.runs import RunInfo, example_texts, finished_runs, read_validation_metrics, resolve_run  # noqa: E402
@@ -40,6 +43,9 @@ APP_DIR = Path(__file__).resolve().parent
 RUN_ENVIRONMENT_VARIABLE = "TEXTCLF_RUN"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 EMPTY_INPUT_MESSAGE = "Type or paste a text to classify."
+# Occlusion explains the variant that answered (textclf.explain).
+EXPLANATION_LABEL = ("Why: words that pushed towards the prediction (red) or against it (purple), each masked in turn "
+                     "({variant} model)")
 # Texts a CSV job sends to the model between two progress updates.
 CSV_CHUNK_ROWS = 256
 # Parallel users: one text event per model call, concurrent texts merged into one batch (a forward
@@ -103,6 +109,9 @@ def describe_run(registry: RunRegistry, name: str) -> str:
         f"**{len(labels)} labels**: {', '.join(f'`{label}`' for label in labels)}",
         validation_summary(read_validation_metrics(run_dir)),
     ]
+    calibration = Calibration.applied_in(run_dir).describe(labels)
+    if calibration:
+        lines.append(f"Calibrated on the validation split: {calibration}.")
     epochs = info.hyperparameters.get("num_train_epochs")
     if info.data_file("train"):
         lines.append(
@@ -126,13 +135,25 @@ def validation_summary(metrics: dict) -> str:
     return f"**Validation{rows}**: " + " · ".join(scores)
 
 
-def classify_texts(registry: RunRegistry, texts: list[str], run_names: list[str]) -> list[dict[str, float] | str]:
+def label_output(predictor: Predictor, scores) -> dict:
+    """What gr.Label shows (its LabelData): the predicted class, which the run's decision threshold may
+    make other than the most probable one, and every class with its probability, most probable first."""
+    confidences = sorted(zip(predictor.labels, scores.tolist()), key=lambda item: -item[1])
+    return {"label": predictor.labels[int(predictor.predicted_ids(scores[None])[0])],
+            "confidences": [{"label": label, "confidence": confidence} for label, confidence in confidences]}
+
+
+def message_output(message: str) -> dict:
+    return {"label": message, "confidences": None}
+
+
+def classify_texts(registry: RunRegistry, texts: list[str], run_names: list[str]) -> list[dict]:
     """Gradio batch function: concurrent users' texts arrive together and share model calls.
 
-    Each text gets its {label: probability}, or a message: an unknown run named by one API caller
-    must not fail the other users' texts batched with it.
+    Each text gets its prediction (label_output), or a message: an unknown run named by one API
+    caller must not fail the other users' texts batched with it.
     """
-    results: list[dict[str, float] | str] = [EMPTY_INPUT_MESSAGE] * len(texts)
+    results = [message_output(EMPTY_INPUT_MESSAGE) for _ in texts]
     for name in dict.fromkeys(run_names):
         rows = [i for i, (text, run) in enumerate(zip(texts, run_names)) if run == name and text and text.strip()]
         if not rows:
@@ -141,12 +162,19 @@ def classify_texts(registry: RunRegistry, texts: list[str], run_names: list[str]
             predictor = registry.predictor(name)
         except UserInputError as error:
             for row in rows:
-                results[row] = str(error)
+                results[row] = message_output(str(error))
             continue
         probabilities = predictor.predict_proba([texts[i] for i in rows])
         for row, scores in zip(rows, probabilities):
-            results[row] = dict(zip(predictor.labels, scores.tolist()))
+            results[row] = label_output(predictor, scores)
     return results
+
+
+def explain_text(registry: RunRegistry, text: str, run_name: str) -> list[tuple[str, float | None]] | None:
+    """The text's words, each with how much it pushed the prediction (towards it: up to 1, against: down to -1)."""
+    if not text or not text.strip():
+        return None
+    return explain(predictor_or_error(registry, run_name), text).highlighted()
 
 
 def predictor_or_error(registry: RunRegistry, name: str) -> Predictor:
@@ -209,13 +237,14 @@ def prediction_name(scores, predictor: Predictor) -> str:
         return ""
     if predictor.task == MULTI_LABEL:
         return "|".join(label for label, score in zip(predictor.labels, scores) if score >= 0.5)
-    return predictor.labels[int(scores.argmax())]
+    return predictor.labels[int(predictor.predicted_ids(scores[None])[0])]
 
 
-def switch_run(registry: RunRegistry, name: str) -> tuple[str, gr.Dataset, dict]:
-    """New details and examples for the chosen run; the previous prediction is cleared."""
+def switch_run(registry: RunRegistry, name: str) -> tuple[str, gr.Dataset, dict, None]:
+    """New details and examples for the chosen run; the previous prediction and explanation are cleared."""
     predictor_or_error(registry, name)  # load it now, so the first text is not the slow one
-    return describe_run(registry, name), gr.Dataset(samples=[[text] for text in example_texts(registry.path(name))]), {}
+    examples = gr.Dataset(samples=[[text] for text in example_texts(registry.path(name))])
+    return describe_run(registry, name), examples, {}, None
 
 
 def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
@@ -230,6 +259,8 @@ def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
                     text = gr.Textbox(label="Text", lines=4, placeholder=EMPTY_INPUT_MESSAGE, elem_id="input-text")
                     classify = gr.Button("Classify", variant="primary", elem_id="classify")
                 prediction = gr.Label(label="Prediction", elem_id="prediction")
+            explanation = gr.HighlightedText(label=EXPLANATION_LABEL.format(variant=registry.variant),
+                                             elem_id="explanation")
             examples = gr.Examples([[t] for t in example_texts(registry.path(initial_run))], inputs=text)
         with gr.Tab("CSV file"):
             upload = gr.File(label="CSV file", file_types=[".csv"])
@@ -243,6 +274,9 @@ def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
         def predict(text: list[str], run: list[str]) -> list[list]:
             return [classify_texts(registry, text, run)]
 
+        def explain_words(text: str, run: str):
+            return explain_text(registry, text, run)
+
         def predict_csv(csv_file: str, text_column: str, run: str, progress: gr.Progress = gr.Progress()):
             return classify_csv(registry, output_dir, csv_file, text_column, run, progress)
 
@@ -255,11 +289,12 @@ def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
             batch=True,
             max_batch_size=TEXT_BATCH_SIZE,
             concurrency_limit=1,
-        )
+            postprocess=False,  # classify_texts returns gr.Label's data itself: the label may not be the most probable
+        ).then(explain_words, inputs=[text, run_choice], outputs=explanation, api_name="explain", concurrency_limit=1)
         run_choice.change(
             lambda name: switch_run(registry, name),
             inputs=run_choice,
-            outputs=[details, examples.dataset, prediction],
+            outputs=[details, examples.dataset, prediction, explanation],
             api_visibility="private",
         )
         upload.change(csv_columns, inputs=upload, outputs=column, api_visibility="private")

@@ -30,6 +30,7 @@ from huggingface_hub.errors import HTTPError
 from textclf import UserInputError, exit_code_of
 from textclf.problem_types import REGRESSION
 from textclf.runs import (
+    CALIBRATION,
     CONFIG,
     EXAMPLES_FILE,
     RUN_INFO,
@@ -48,13 +49,14 @@ REPO_ROOT = Path(__file__).resolve().parent
 # What the Space's app.py imports from this repository; nothing else of it is needed there.
 APP_FILES = (
     "app.py", "textclf/__init__.py", "textclf/runs.py", "textclf/missing.py", "textclf/tables.py",
-    "textclf/problem_types.py", "textclf/predictor.py", "textclf/tokenization.py",
+    "textclf/problem_types.py", "textclf/predictor.py", "textclf/tokenization.py", "textclf/calibration.py",
+    "textclf/explain.py",
 )
 RUN_FILES = (
     CONFIG, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
-    RUN_INFO, VALIDATION_METRICS, TEST_METRICS,
+    RUN_INFO, VALIDATION_METRICS, TEST_METRICS, CALIBRATION,
 )
 # Pinned in the Space's requirements.txt: what app.py imports, and what transformers loads the model with.
 REQUIREMENTS = ("gradio", "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "numpy", "pandas",

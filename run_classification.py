@@ -48,6 +48,7 @@ from textclf.arguments import (
     distribute_over_cpu_processes_without_accelerator,
     translate_legacy_arguments,
 )
+from textclf.calibration import Calibration, measure_calibration, read_calibration, write_calibration
 from textclf.data import (
     SPLIT_OPTIONS,
     join_text_columns,
@@ -58,12 +59,14 @@ from textclf.data import (
 )
 from textclf.labels import (
     LABEL,
+    apply_class_names,
     build_label_list,
     encode_label,
     evaluation_split,
     every_row_labelled,
     infer_task,
     labels_of_trained_model,
+    read_class_names,
     read_labels,
     rename_label_column,
     task_from_config,
@@ -81,11 +84,10 @@ from textclf.problem_types import (
     MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
-    logits_to_predictions,
     prediction_names,
 )
 from textclf.report import write_run_report
-from textclf.runs import EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo
+from textclf.runs import CALIBRATION, EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo
 from textclf.tokenization import tokenize
 from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, predict_in_length_order
 
@@ -177,6 +179,39 @@ class DataTrainingArguments:
                 "well as its first ones (Sun et al., 2019: the best cut for long reviews such as IMDb's). "
                 "0 cuts the end off, as upstream does. Default: the value the model was trained with when "
                 "--model_name_or_path is a run of this script, else 0."
+            )
+        },
+    )
+    class_names: str | None = field(
+        default=None,
+        metadata={
+            "help": (
+                'Not upstream. Readable class names for the label values: a JSON object such as {"0": "not disaster", '
+                '"1": "disaster"}, or the path of a JSON file holding one. Applied after the labels are read: '
+                "config.json, the prediction files, the report and the demo show the names; submission.csv keeps the "
+                "values. The class order stays that of the values. Default: the names of the run given as "
+                "--model_name_or_path, else none. (Not --label_names: that is a Trainer argument.)"
+            )
+        },
+    )
+    calibrate_temperature: bool = field(
+        default=False,
+        metadata={
+            "help": (
+                "Not upstream. Temperature scaling: divide the logits by a temperature fitted on the validation "
+                "predictions, so the probabilities of predictions.csv, submission.csv and the demo mean what they say. "
+                "Measured (cross-fitted on validation folds, in calibration.json and report.md) on every evaluated "
+                "run; this applies it. Needs --do_eval."
+            )
+        },
+    )
+    tune_threshold: bool = field(
+        default=False,
+        metadata={
+            "help": (
+                "Not upstream. Two classes: predict the second class (id 1) from the probability threshold that "
+                "maximises --metric_name on the validation predictions (f1, accuracy or matthews_correlation; "
+                "otherwise f1) instead of 0.5. Cross-fitted like --calibrate_temperature. Needs --do_eval."
             )
         },
     )
@@ -437,15 +472,19 @@ def check_splits_and_text_columns(raw_datasets: datasets.DatasetDict, data_args:
 
 
 def decide_labels(raw_datasets: datasets.DatasetDict, data_args: DataTrainingArguments, do_train: bool, config,
-                  sources: dict[str, str]) -> tuple[datasets.DatasetDict, str, list[str] | None, list[str]]:
+                  sources: dict[str, str], names_of_values: dict[str, str] | None = None,
+                  ) -> tuple[datasets.DatasetDict, str, list[str] | None, list[str]]:
     """The task, the class list (None for regression) and the splits that have labels.
 
     Training takes the classes from the data; a trained model predicting or evaluating keeps its own.
+    `names_of_values` (--class_names) renames label values of the data.
     """
     labelled_splits = rename_label_column(raw_datasets, data_args.label_column_name, sources)
     if labelled_splits:
         task = infer_task(raw_datasets, labelled_splits, data_args.do_regression)
         raw_datasets, class_names = read_labels(raw_datasets, task, labelled_splits, sources)
+        raw_datasets, class_names = apply_class_names(raw_datasets, task, labelled_splits, names_of_values or {},
+                                                      class_names)
     else:
         task, class_names = task_from_config(config), None
     if task == REGRESSION:
@@ -464,25 +503,62 @@ def decide_labels(raw_datasets: datasets.DatasetDict, data_args: DataTrainingArg
     return raw_datasets, task, label_list, labelled_splits
 
 
+def is_run(model_source: ResolvedModel) -> bool:
+    """Whether --model_name_or_path is a run of this script (or of another trainer of this toolkit)."""
+    return os.path.isfile(os.path.join(model_source.path, RUN_INFO))
+
+
 def truncation_tail_tokens(data_args: DataTrainingArguments, model_source: ResolvedModel) -> int:
     """--truncation_tail_tokens, else as the run given as --model_name_or_path was trained, else 0."""
     if data_args.truncation_tail_tokens is not None:
         return data_args.truncation_tail_tokens
-    is_run = os.path.isfile(os.path.join(model_source.path, RUN_INFO))
-    tail_tokens = RunInfo.read(model_source.path).truncation_tail_tokens if is_run else 0
-    logger.info("--truncation_tail_tokens %d (%s)", tail_tokens, "as the run was trained" if is_run else "default")
+    from_run = is_run(model_source)
+    tail_tokens = RunInfo.read(model_source.path).truncation_tail_tokens if from_run else 0
+    logger.info("--truncation_tail_tokens %d (%s)", tail_tokens, "as the run was trained" if from_run else "default")
     return tail_tokens
 
 
+def class_names_of(data_args: DataTrainingArguments, model_source: ResolvedModel, do_train: bool) -> dict[str, str]:
+    """--class_names, else (predicting or evaluating only) the names of the run given as --model_name_or_path."""
+    if data_args.class_names is not None:
+        return read_class_names(data_args.class_names)
+    return RunInfo.read(model_source.path).class_names if is_run(model_source) and not do_train else {}
+
+
+def decide_calibration(data_args: DataTrainingArguments, training_args: TrainingArguments, model_source: ResolvedModel,
+                       task: str, label_list: list[str] | None, metric_name: str,
+                       evaluation: PredictionOutput | None) -> tuple[Calibration, dict | None]:
+    """What the test predictions apply, and the calibration.json to write (None: none).
+
+    Without training, the run given as --model_name_or_path keeps the calibration it has. Otherwise it
+    is measured on the validation predictions of a single-label run, and applied if asked.
+    """
+    inherited = os.path.join(model_source.path, CALIBRATION)
+    if not training_args.do_train and os.path.isfile(inherited):
+        logger.info("Using the calibration of %s (%s)", model_source.path, CALIBRATION)
+        return Calibration.applied_in(model_source.path), read_calibration(model_source.path)
+    asked = data_args.calibrate_temperature or data_args.tune_threshold
+    if evaluation is None or task != SINGLE_LABEL:
+        if asked:
+            logger.warning("--calibrate_temperature and --tune_threshold need --do_eval on single-label classification: "
+                           "nothing is applied")
+        return Calibration(), None
+    content = measure_calibration(evaluation.predictions, evaluation.label_ids, label_list, metric_name,
+                                  training_args.seed, data_args.calibrate_temperature, data_args.tune_threshold)
+    return (Calibration.applied_by(content), content) if content else (Calibration(), None)
+
+
 def write_predictions(trainer: Trainer, path: str, prediction: PredictionOutput, dataset: datasets.Dataset,
-                      task: str, scored: bool) -> list:
-    """The table of one split's predictions (id, label when scored, prediction, probabilities);
-    returns the predicted names."""
+                      task: str, scored: bool, calibration: Calibration = Calibration()) -> list:
+    """The table of one split's predictions (id, label when scored, prediction, probabilities), with
+    the run's calibration applied (none for the validation rows it was measured on); returns the
+    predicted names."""
     id2label = trainer.model.config.id2label
     if not trainer.is_world_process_zero():  # results are written once, by rank 0
-        return prediction_names(logits_to_predictions(prediction.predictions, task), task, id2label)
+        return prediction_names(calibration.predictions(prediction.predictions, task), task, id2label)
     ids = dataset[ID_COLUMN] if ID_COLUMN in dataset.column_names else None
-    return write_logits(path, prediction.predictions, task, id2label, ids, prediction.label_ids if scored else None)
+    return write_logits(path, prediction.predictions, task, id2label, ids, prediction.label_ids if scored else None,
+                        calibration)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -515,8 +591,9 @@ def main(argv: list[str] | None = None) -> None:
         token=model_args.token,
         trust_remote_code=model_args.trust_remote_code,
     )
+    class_names = class_names_of(data_args, model_source, training_args.do_train)
     raw_datasets, task, label_list, labelled_splits = decide_labels(
-        raw_datasets, data_args, training_args.do_train, config, sources
+        raw_datasets, data_args, training_args.do_train, config, sources, class_names
     )
     metric_name = data_args.metric_name or DEFAULT_METRICS[task]
     metric = load_metric(metric_name, task, cache_dir=model_args.cache_dir)
@@ -608,6 +685,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer.save_state()
 
     output_dir = training_args.output_dir
+    evaluation = None
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
         # predict() rather than evaluate(): the same metrics, and the predictions for the report.
@@ -618,6 +696,10 @@ def main(argv: list[str] | None = None) -> None:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         write_predictions(trainer, os.path.join(output_dir, EVAL_PREDICTIONS), evaluation, eval_dataset, task, scored=True)
+    calibration, calibration_record = decide_calibration(data_args, training_args, model_source, task, label_list,
+                                                         metric_name, evaluation)
+    if calibration_record is not None and trainer.is_world_process_zero():
+        write_calibration(output_dir, calibration_record)
 
     if training_args.do_predict:
         logger.info("*** Predict ***")
@@ -632,7 +714,8 @@ def main(argv: list[str] | None = None) -> None:
             trainer.log_metrics("test", metrics)
             trainer.save_metrics("test", metrics)
         path = os.path.join(output_dir, TEST_PREDICTIONS)
-        names = write_predictions(trainer, path, prediction, predict_dataset, task, scored=test_is_scored)
+        names = write_predictions(trainer, path, prediction, predict_dataset, task, scored=test_is_scored,
+                                  calibration=calibration)
         if trainer.is_world_process_zero():
             output_predict_file = os.path.join(output_dir, PREDICT_RESULTS)
             write_predict_results(output_predict_file, names, task)
@@ -665,6 +748,7 @@ def main(argv: list[str] | None = None) -> None:
             device=str(training_args.device) + (f" x {training_args.world_size}" if training_args.world_size > 1 else ""),
             wall_time_seconds=round(time.monotonic() - started, 1),
             command=shlex.join(["python", "run_classification.py", *arguments]),
+            class_names=class_names,
         ).write(output_dir)
         write_run_report(output_dir)
 

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from textclf import UserInputError, exit_code_of
 from textclf.baseline import TfidfSettings, build_pipeline
 from textclf.data import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
-from textclf.labels import LABEL, read_single_label_classes
+from textclf.labels import LABEL, read_class_names, read_single_label_classes
 from textclf.missing import is_none_nan_or_no_label
 from textclf.predictions import ID_COLUMN, write_predict_results, write_prediction_table
 from textclf.problem_types import SINGLE_LABEL
@@ -61,6 +61,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--text_column_delimiter", default=" ", help='joins several text columns (escapes like "\\n" work)')
     parser.add_argument("--label_column_name", default=LABEL, help="label column (default: %(default)s)")
     parser.add_argument("--output_dir", required=True, help="where the run's files go")
+    parser.add_argument("--class_names", help='readable class names for the label values, as run_classification.py: '
+                                              'a JSON object such as {"0": "not disaster", "1": "disaster"} or a JSON file')
     defaults = TfidfSettings()
     parser.add_argument("--ngram_max", type=int, default=defaults.ngram_max,
                         help="word n-grams from 1 to this (default: %(default)s)")
@@ -84,10 +86,11 @@ def load_splits(args: argparse.Namespace) -> tuple[DatasetDict, dict[str, str]]:
     return load_data_files(files), files
 
 
-def prepare_labels(raw: DatasetDict, label_column: str, sources: dict[str, str]) -> tuple[DatasetDict, list[str], bool]:
+def prepare_labels(raw: DatasetDict, label_column: str, sources: dict[str, str],
+                   class_names: dict[str, str] | None = None) -> tuple[DatasetDict, list[str], bool]:
     """Labels as run_classification.py reads them; returns the data, the class list and whether
     the test split is scored (it is when every test row has a label, like IMDB's official test)."""
-    raw, labels, labelled = read_single_label_classes(raw, label_column, sources, "the TF-IDF baseline")
+    raw, labels, labelled = read_single_label_classes(raw, label_column, sources, "the TF-IDF baseline", class_names)
     test_is_scored = "test" in labelled and not any(is_none_nan_or_no_label(v) for v in raw["test"][LABEL])
     if "test" in labelled and not test_is_scored:
         logger.warning("%s: some rows have no label, so the test predictions are not scored", sources["test"])
@@ -195,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     text_columns = resolve_text_columns(args.text_column_names, raw["train"].column_names, sources["train"])
     for split in raw:
         resolve_text_columns(",".join(text_columns), raw[split].column_names, sources[split])
-    raw, labels, test_is_scored = prepare_labels(raw, args.label_column_name, sources)
+    class_names = read_class_names(args.class_names)
+    raw, labels, test_is_scored = prepare_labels(raw, args.label_column_name, sources, class_names)
     label2id = {label: i for i, label in enumerate(labels)}
 
     train = raw["train"]
@@ -239,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         fine_tuned=False,  # the report says "Trained", not "Fine-tuned"
         wall_time_seconds=round(time.monotonic() - started, 1),
         command=shlex.join(["python", "tfidf_baseline.py", *arguments]),
+        class_names=class_names,
     ).write(output_dir)
     logger.info("Done: read %s", write_run_report(output_dir))
 

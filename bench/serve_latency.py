@@ -9,6 +9,8 @@ For a finished run (default: experiments/tweets-all-MiniLM-L6-v2, made by
 Variants: `pipeline("text-classification")` as users call it; textclf.predictor.Predictor (what
 app.py uses) in each of its variants: PyTorch fp32, PyTorch int8 (dynamic quantization of the Linear
 layers), ONNX Runtime fp32 and ONNX Runtime int8 (the app's default).
+Then what a token explanation (textclf.explain, the demo's /explain) costs against one prediction of
+the same tweet, for the demo's variant and fp32 (the report's): the target is at most 20x.
 
     python bench/serve_latency.py            # about 3 minutes on 2 cores
     python bench/serve_latency.py --quick    # fewer requests, 200 tweets: a fast look
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from textclf.benchmarks import RESULTS_FILE, update_section
+from textclf.explain import explain
 from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
 from textclf.runs import TRAIN_COMMAND, RunInfo, find_data_file, is_finished
 
@@ -42,6 +45,20 @@ class Variant:
     name: str
     single: Callable[[str], str]  # one text in, its predicted label out
     batch: Callable[[list[str]], list[str]]
+
+
+@dataclass
+class ExplanationCost:
+    variant: str
+    explain_p50_ms: float
+    explain_p95_ms: float
+    predict_p50_ms: float
+    ratio_p50: float  # over tweets, of the explanation's time over one prediction of the same tweet
+    ratio_p95: float
+    words_p50: float
+
+
+EXPLANATION_TARGET = 20  # an explanation may cost at most this many predictions of the same text
 
 
 @dataclass
@@ -59,6 +76,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="30 single requests and a 200-text batch")
     parser.add_argument("--requests", type=int, default=300, help="single requests timed (default 300)")
     parser.add_argument("--batch_size", type=int, default=1000, help="texts in the throughput batch (default 1000)")
+    parser.add_argument("--explain_requests", type=int, default=100, help="tweets explained per variant (default 100)")
     parser.add_argument("--results", default=str(RESULTS_FILE), help="results file to update")
     return parser.parse_args()
 
@@ -79,7 +97,8 @@ def read_texts_and_labels(run_dir: Path) -> tuple[list[str], list[str], list[str
     validation = pd.read_csv(validation_file)
     test_file = find_data_file(info.data_file("test"), run_dir)
     batch_source = pd.read_csv(test_file) if test_file is not None else validation
-    return texts_of(validation), validation[label_column].astype(str).tolist(), texts_of(batch_source)
+    labels = [info.class_names.get(value, value) for value in validation[label_column].astype(str)]  # --class_names
+    return texts_of(validation), labels, texts_of(batch_source)
 
 
 def pipeline_variant(run_dir: Path) -> Variant:
@@ -125,7 +144,50 @@ def measure(variant: Variant, requests: list[str], batch: list[str], texts: list
     return result
 
 
-def report(measurements: list[Measurement], run_dir: Path, requests: list[str], batch: list[str], args) -> str:
+def measure_explanations(run_dir: Path, variant: str, texts: list[str]) -> ExplanationCost:
+    """Each tweet predicted once and explained once, timed one after the other."""
+    from textclf.explain import segments
+
+    predictor = Predictor.from_run(run_dir, variant=variant)
+    for text in texts[:5]:  # warm-up: batch shapes the single requests did not use yet
+        explain(predictor, text)
+    predict_times, explain_times = [], []
+    for text in texts:
+        started = time.perf_counter()
+        predictor.predict_one(text)
+        predict_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        explain(predictor, text)
+        explain_times.append(time.perf_counter() - started)
+    ratios = np.array(explain_times) / np.array(predict_times)
+    cost = ExplanationCost(variant, np.percentile(explain_times, 50) * 1000, np.percentile(explain_times, 95) * 1000,
+                           np.percentile(predict_times, 50) * 1000, float(np.percentile(ratios, 50)),
+                           float(np.percentile(ratios, 95)), float(np.median([len(segments(t)) for t in texts])))
+    logger.info("explanation (%s): p50 %.1f ms, %.1fx one prediction (p95 %.1fx)", variant, cost.explain_p50_ms,
+                cost.ratio_p50, cost.ratio_p95)
+    return cost
+
+
+def explanation_report(costs: list[ExplanationCost], texts: list[str]) -> list[str]:
+    lines = [
+        "", f"Token explanations (textclf.explain: occlusion, one batch of the tweet with each word masked), "
+        f"{len(texts)} validation tweets, each predicted once then explained once:", "",
+        "| variant | words p50 | explain p50 ms | explain p95 ms | one prediction p50 ms | explain / predict p50 | p95 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in costs:
+        lines.append(f"| textclf Predictor ({c.variant}) | {c.words_p50:.0f} | {c.explain_p50_ms:.1f} | {c.explain_p95_ms:.1f} | "
+                     f"{c.predict_p50_ms:.1f} | {c.ratio_p50:.1f}x | {c.ratio_p95:.1f}x |")
+    lines += ["", f"Target: explaining a tweet costs at most {EXPLANATION_TARGET}x one prediction of it."]
+    for c in costs:
+        met = "met" if c.ratio_p50 <= EXPLANATION_TARGET else "not met"
+        lines.append(f"- textclf Predictor ({c.variant}): {c.ratio_p50:.1f}x at the median ({met}), {c.ratio_p95:.1f}x at p95"
+                     + (" (the web demo's default)" if c.variant == SERVING_VARIANT else ""))
+    return lines
+
+
+def report(measurements: list[Measurement], run_dir: Path, requests: list[str], batch: list[str], args,
+           more: list[str] = ()) -> str:
     baseline, *predictors = measurements
     lines = [
         f"Run `{run_dir}`; {len(requests)} single requests (validation tweets, median {np.median([len(t) for t in requests]):.0f} "
@@ -145,7 +207,7 @@ def report(measurements: list[Measurement], run_dir: Path, requests: list[str], 
                      f"({'met' if m.batch_texts_per_second >= 3 * baseline.batch_texts_per_second else 'not met'}), "
                      f"validation accuracy {0.0 - drop:+.2f} points against the pipeline's"
                      + (" (the web demo's default)" if m.name.endswith(f"({SERVING_VARIANT})") else ""))
-    lines += ["", f"Reproduce: `.venv/bin/python bench/serve_latency.py{' --quick' if args.quick else ''}`"]
+    lines += [*more, "", f"Reproduce: `.venv/bin/python bench/serve_latency.py{' --quick' if args.quick else ''}`"]
     return "\n".join(lines)
 
 
@@ -154,7 +216,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     args = parse_arguments()
     if args.quick:
-        args.requests, args.batch_size = 30, 200
+        args.requests, args.batch_size, args.explain_requests = 30, 200, 10
     run_dir = Path(args.run)
     if not is_finished(run_dir):
         sys.exit(f"error: {run_dir} is not a finished run; make the default one with: {TRAIN_COMMAND}")
@@ -167,7 +229,9 @@ def main() -> None:
     measurements = [measure(pipeline_variant(run_dir), requests, batch, texts, labels)]
     for variant in VARIANTS:
         measurements.append(measure(predictor_variant(run_dir, variant), requests, batch, texts, labels))
-    body = report(measurements, run_dir, requests, batch, args)
+    explained = texts[: args.explain_requests]
+    costs = [measure_explanations(run_dir, variant, explained) for variant in dict.fromkeys((SERVING_VARIANT, "fp32"))]
+    body = report(measurements, run_dir, requests, batch, args, explanation_report(costs, explained))
     print(body)
     path = update_section("Serving latency" + (" (--quick)" if args.quick else ""), body, Path(args.results))
     logger.info("Written to %s", path)

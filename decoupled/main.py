@@ -28,7 +28,7 @@ from utils_data import collate, eval_batches, in_file_order, load_data, train_ba
 
 from textclf import exit_code_of
 from textclf.hardware import bf16_is_fast
-from textclf.labels import LABEL
+from textclf.labels import LABEL, read_class_names
 from textclf.metrics import load_metric, make_compute_metrics, resolve_metric
 from textclf.offline import enable_offline_mode, hub_model_needs_network, resolve_model_name_or_path
 from textclf.problem_types import SINGLE_LABEL
@@ -44,6 +44,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     flag("--train_file", required=True), flag("--validation_file", required=True), flag("--test_file")
     flag("--text_column_names", help="comma-separated (default: sentence, else text)")
     flag("--label_column_name", help="default: label")
+    flag("--class_names", help='readable class names, e.g. \'{"0": "not disaster", "1": "disaster"}\'')
     flag("--metric_name", default="accuracy", help="picks the best epoch: accuracy, f1, ... or a metric script")
     flag("--max_seq_length", type=int, default=128)
     flag("--truncation_tail_tokens", type=int, default=0, help="a long text keeps its last N tokens too")
@@ -87,9 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = AutoTokenizer.from_pretrained(source.path)
     max_length = min(args.max_seq_length, tokenizer.model_max_length)
     files = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
+    class_names = read_class_names(args.class_names)  # {"1": "disaster", ...}: the labels a person reads
     tables, data, text_columns, labels = load_data(
         files, tokenizer, args.text_column_names, args.label_column_name, max_length, args.truncation_tail_tokens,
-        args.max_train_samples, args.max_eval_samples, args.seed)
+        args.max_train_samples, args.max_eval_samples, args.seed, class_names)
     compute_metrics = make_compute_metrics(load_metric(args.metric_name, SINGLE_LABEL), SINGLE_LABEL, labels)
     bf16 = bf16_is_fast() if args.bf16 == "auto" else args.bf16 == "true"
     to_batch = collate(tokenizer, pad_to_multiple_of=8 if bf16 else None)  # lengths in multiples of 8 suit bf16
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
                                     "optim": "adamw_torch_fused" if optimizer.defaults["fused"] else "adamw_torch"},
         device=str(model.device), wall_time_seconds=round(time.monotonic() - started, 1),
         command=shlex.join(["python", "decoupled/main.py", *argv]),
+        class_names=class_names,  # submission.csv maps the names back to the data's values
         model_code=Path(inspect.getfile(DecoupledClassifier)).name,  # modeling.py, which the run loads with
     ).write(out)  # last: a run folder with its run_info.json is a finished run
     write_run_report(out)  # report.md, validation_metrics.json, confusion matrix, learning curves, submission.csv

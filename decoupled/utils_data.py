@@ -31,10 +31,10 @@ TEXT_DELIMITER = " "  # between the values of several text columns (title, body)
 
 def load_data(files: dict[str, str | None], tokenizer, text_column_names: str | None, label_column_name: str | None,
               max_length: int, tail_tokens: int = 0, max_train_samples: int | None = None,
-              max_eval_samples: int | None = None,
-              seed: int = 42) -> tuple[DatasetDict, DatasetDict, list[str], list[str]]:
+              max_eval_samples: int | None = None, seed: int = 42,
+              class_names: dict[str, str] | None = None) -> tuple[DatasetDict, DatasetDict, list[str], list[str]]:
     """Read and tokenize the splits: (tables as read, tokenized splits, text columns, class names)."""
-    tables, text_columns, labels = load_splits(files, text_column_names, label_column_name)
+    tables, text_columns, labels = load_splits(files, text_column_names, label_column_name, class_names)
     tables["train"] = first_rows(tables["train"].shuffle(seed=seed), max_train_samples)  # a random subset
     tables["validation"] = first_rows(tables["validation"], max_eval_samples)
     data = DatasetDict({split: tokenize_split(table, tokenizer, text_columns, max_length, tail_tokens, labels)
@@ -42,8 +42,8 @@ def load_data(files: dict[str, str | None], tokenizer, text_column_names: str | 
     return tables, data, text_columns, labels
 
 
-def load_splits(data_files: dict[str, str], text_column_names: str | None,
-                label_column_name: str | None) -> tuple[DatasetDict, list[str], list[str]]:
+def load_splits(data_files: dict[str, str], text_column_names: str | None, label_column_name: str | None,
+                class_names: dict[str, str] | None = None) -> tuple[DatasetDict, list[str], list[str]]:
     """The train, validation and test tables (labels as strings in a "label" column), the text
     columns, and the class names in id order (sorted: "0" before "1", "negative" before "positive")."""
     data_files = {split: path for split, path in data_files.items() if path}
@@ -54,7 +54,7 @@ def load_splits(data_files: dict[str, str], text_column_names: str | None,
         resolve_text_columns(",".join(text_columns), splits[split].column_names, sources[split])
     # The label column becomes "label"; train and validation rows without a label are dropped. One
     # class per text only: regression and multi-label data are run_classification.py's.
-    splits, labels, _ = read_single_label_classes(splits, label_column_name, sources, "the decoupled edition")
+    splits, labels, _ = read_single_label_classes(splits, label_column_name, sources, "the decoupled edition", class_names)
     return splits, text_columns, labels
 
 

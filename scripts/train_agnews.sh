@@ -22,6 +22,7 @@ EVAL_STRATEGY=${EVAL_STRATEGY:-epoch}   # score validation after each epoch (lea
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text = title + description, see textclf/tasks.py)
+CALIBRATE=${CALIBRATE:-false}           # true: temperature-scale the test predictions' and the demo's probabilities
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/agnews-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # the original headerless train.csv/test.csv

@@ -21,6 +21,8 @@ EVAL_STRATEGY=${EVAL_STRATEGY:-no}      # "epoch": also score validation after e
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text, see textclf/tasks.py)
+CALIBRATE=${CALIBRATE:-false}           # true: temperature-scale the test predictions' and the demo's probabilities
+TUNE_THRESHOLD=${TUNE_THRESHOLD:-false} # true: predict the positive class from the threshold that maximises the task's metric
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/imdb-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # train.csv/test.csv or the aclImdb/ folder

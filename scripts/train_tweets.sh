@@ -20,6 +20,8 @@ EVAL_STRATEGY=${EVAL_STRATEGY:-epoch}   # score validation after each epoch (lea
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text, see textclf/tasks.py); "keyword,text" also works
+CALIBRATE=${CALIBRATE:-false}           # true: temperature-scale the test predictions' and the demo's probabilities
+TUNE_THRESHOLD=${TUNE_THRESHOLD:-false} # true: predict the positive class from the threshold that maximises the task's metric
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/tweets-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 LAUNCHER=${LAUNCHER:-python}            # or "torchrun --nproc_per_node 2", "accelerate launch --multi_gpu --num_processes 2"
 RAW_DIR=${RAW_DIR:-}                    # Kaggle's train.csv/test.csv; looked for in data/raw/tweets, ../shared/data/tweets

@@ -255,6 +255,38 @@ def test_api_classifies_a_csv_file(client, tmp_path):
     np.testing.assert_allclose(table[["prob_negative", "prob_positive"]].iloc[[0, 2]].sum(axis=1), 1, atol=1e-5)
 
 
+def test_api_explains_which_words_pushed_the_prediction(client):
+    pieces = client.predict(TWEET, RUN_NAME, api_name="/explain")
+    assert "".join(piece["token"] for piece in pieces) == TWEET
+    scores = {piece["token"]: piece["class_or_confidence"] for piece in pieces}
+    assert max(scores, key=lambda word: scores[word] or -2) == "great" and scores["great"] == 1.0
+    assert scores[" "] is None and all(-1 <= s <= 1 for s in scores.values() if s is not None)
+    assert client.predict("  ", RUN_NAME, api_name="/explain") is None
+
+
+def test_label_and_csv_follow_the_runs_decision_threshold(tiny_run, tmp_path):
+    """A run calibrated with a threshold: the shown label is the decision, not the most probable class."""
+    import app
+    from scipy.special import softmax
+
+    from textclf.calibration import write_calibration
+    from textclf.predictor import Predictor
+
+    run_dir = shutil.copytree(tiny_run, tmp_path / "experiments" / "thresholded")
+    write_calibration(run_dir, {"applied": {"temperature": 2.0, "threshold": 0.001}})
+    registry = app.RunRegistry(run_dir.parent, first_run=run_dir)
+    predictor = registry.predictor("thresholded")
+    result = app.classify_texts(registry, ["awful storm, sad news"], ["thresholded"])[0]
+    scores = {item["label"]: item["confidence"] for item in result["confidences"]}
+    assert result["label"] == "positive" and scores["negative"] > scores["positive"]  # P(positive) >= 0.001
+    assert list(scores) == ["negative", "positive"]  # most probable first
+    plain = Predictor.from_run(tiny_run).predict_proba(["awful storm, sad news"])  # the run without calibration
+    np.testing.assert_allclose(predictor.predict_proba(["awful storm, sad news"]), softmax(np.log(plain) / 2, axis=1), atol=1e-5)
+    assert app.prediction_name(np.array([0.99, 0.01]), predictor) == "positive"
+    assert "`positive` predicted from P >= 0.00" in app.describe_run(registry, "thresholded")
+    assert "temperature-scaled (T = 2.00)" in app.describe_run(registry, "thresholded")
+
+
 def test_page_switches_between_runs_without_restart(tiny_run, tmp_path):
     import app
 
@@ -262,13 +294,13 @@ def test_page_switches_between_runs_without_restart(tiny_run, tmp_path):
     registry = app.RunRegistry(other.parent, first_run=tiny_run)
     assert list(registry.runs) == [RUN_NAME, "other-run"]
     assert registry.predictor("other-run") is registry.predictor("other-run")  # loaded once
-    details, examples, cleared = app.switch_run(registry, "other-run")
+    details, examples, cleared, explanation = app.switch_run(registry, "other-run")
     assert "other-run" in details and "macro F1 **0.960**" in details
-    assert cleared == {}
+    assert cleared == {} and explanation is None
     # A batch mixing runs: each text is answered by its own run, an unknown run only spoils its own.
     results = app.classify_texts(registry, ["good", "bad", "good", ""], [RUN_NAME, "other-run", "no-such-run", RUN_NAME])
-    assert [max(r, key=r.get) for r in results[:2]] == ["positive", "negative"]
-    assert results[2].startswith("unknown run 'no-such-run'") and results[3] == app.EMPTY_INPUT_MESSAGE
+    assert [r["label"] for r in results] == ["positive", "negative", results[2]["label"], app.EMPTY_INPUT_MESSAGE]
+    assert results[2]["label"].startswith("unknown run 'no-such-run'") and not results[2]["confidences"]
 
 
 # --- A real browser -------------------------------------------------------------------------------
@@ -306,7 +338,7 @@ def test_missing_browser_skips_unless_required(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_browser_types_a_tweet_and_reads_the_prediction(tiny_run, tmp_path):
+def test_browser_types_a_tweet_and_reads_the_prediction_and_its_explanation(tiny_run, tmp_path):
     """Also takes the README's picture, of a real run:
     SCREENSHOT_RUN=experiments/tweets-all-MiniLM-L6-v2 SCREENSHOT=docs/screenshot.png SCREENSHOT_TEXT="..." """
     import app
@@ -326,6 +358,12 @@ def test_browser_types_a_tweet_and_reads_the_prediction(tiny_run, tmp_path):
         text = driver.find_element(By.CSS_SELECTOR, "#prediction [data-testid='label-output-value']").text.strip()
         return text if text in labels else None
 
+    def coloured_words(driver) -> dict[str, str] | None:
+        """The explanation under the prediction: each word with its background colour, once shown."""
+        spans = driver.find_elements(By.CSS_SELECTOR, "#explanation .score-token")
+        colours = {span.text.strip(): span.value_of_css_property("background-color") for span in spans if span.text.strip()}
+        return colours or None
+
     with serving(app.create_app(run, run.parent)) as url:
         driver = chromium_driver(tmp_path / "chromium-profile")
         try:
@@ -335,9 +373,12 @@ def test_browser_types_a_tweet_and_reads_the_prediction(tiny_run, tmp_path):
             box.send_keys(os.environ.get("SCREENSHOT_TEXT", TWEET))
             driver.find_element(By.ID, "classify").click()
             label = wait.until(shown_label)
+            highlighted = wait.until(coloured_words)
             assert driver.get_screenshot_as_file(str(screenshot))
         finally:
             driver.quit()
     if run == tiny_run:
         assert label == "positive"
+        assert highlighted["great"] in ("rgb(239, 68, 60)", "rgba(239, 68, 60, 1)")  # what decided it, in full red
+        assert set(highlighted) == set(TWEET.split())
     assert screenshot.stat().st_size > 10_000

@@ -50,3 +50,7 @@ def test_train_speed_and_serve_latency_quick_modes_report_their_figures(tmp_path
     assert "## Training speed (--quick)" in text and "## Serving latency (--quick)" in text
     for variant in ("transformers pipeline (fp32)", "(fp32)", "(int8)", "(onnx)", "(onnx-int8)"):
         assert f"| textclf Predictor {variant} |" in text or f"| {variant} |" in text
+    explanations = text[text.index("Token explanations"):]
+    for variant in ("onnx", "fp32"):
+        assert f"| textclf Predictor ({variant}) | 5 |" in explanations  # the test tweets have 5 words
+        assert f"- textclf Predictor ({variant}): " in explanations and "x at the median" in explanations

@@ -25,6 +25,13 @@ def run_script(name: str, tmp_path, tiny_model, raw_dir, **overrides) -> subproc
     return result
 
 
+def assert_analysis_sections(report: str, task_section: str) -> None:
+    """The report's analysis of the validation predictions (textclf.analysis), as every task script makes it."""
+    for section in ("## Analysis of the validation predictions", "### Most confident errors", task_section,
+                    "### Reliability", "### Calibration", "| validation, cross-fitted | as trained |", "### Token explanations"):
+        assert section in report, section
+
+
 def write_raw_tweets(raw, test_count: int) -> list[dict]:
     """Kaggle's train.csv (200 tweets) and test.csv (no target, ids not in row order); the test rows."""
     raw.mkdir()
@@ -46,8 +53,13 @@ def test_train_tweets_writes_a_kaggle_submission(tmp_path, tiny_model):
     submission = pd.read_csv(tmp_path / "run/submission.csv")
     assert list(submission.columns) == ["id", "target"]
     assert submission["id"].tolist() == [row["id"] for row in test_rows]
-    assert set(submission["target"]) <= {0, 1}
-    assert "## Validation results" in (tmp_path / "run/report.md").read_text()
+    assert set(submission["target"]) <= {0, 1}  # Kaggle's values, although the run names its classes
+    predictions = pd.read_csv(tmp_path / "run/predictions.csv")
+    assert list(predictions.columns) == ["id", "prediction", "prob_not disaster", "prob_disaster"]
+    assert submission["target"].tolist() == predictions["prediction"].map({"not disaster": 0, "disaster": 1}).tolist()
+    report = (tmp_path / "run/report.md").read_text()
+    assert "## Validation results" in report and "(2 classes: not disaster, disaster)" in report
+    assert_analysis_sections(report, "### Precision, recall and the decision threshold")
 
 
 def test_train_imdb_scores_the_official_test_split(tmp_path, tiny_model):
@@ -60,7 +72,9 @@ def test_train_imdb_scores_the_official_test_split(tmp_path, tiny_model):
     assert test_metrics["test_samples"] == 40 and test_metrics["test_accuracy"] >= 0.8
     predictions = pd.read_csv(tmp_path / "run/predictions.csv")
     assert set(predictions["label"]) == {"negative", "positive"}
-    assert "## Test results (40 rows" in (tmp_path / "run/report.md").read_text()
+    report = (tmp_path / "run/report.md").read_text()
+    assert "## Test results (40 rows" in report
+    assert_analysis_sections(report, "### Precision, recall and the decision threshold")
 
 
 def test_train_agnews_carves_splits_from_the_test_file(tmp_path, tiny_model):
@@ -76,6 +90,7 @@ def test_train_agnews_carves_splits_from_the_test_file(tmp_path, tiny_model):
     assert "NOT comparable to published AG News results" in result.stdout + result.stderr
     report = (tmp_path / "run/report.md").read_text()
     assert "4 classes: Business, Sci/Tech, Sports, World" in report
+    assert_analysis_sections(report, "### Most confused classes")
 
 
 def test_repeat_splits_scores_the_recipe_on_each_seeded_split(tmp_path, tiny_model):

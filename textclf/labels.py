@@ -9,7 +9,9 @@ floats because of an empty cell being taken for regression.
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, LargeList, List, Value
 
@@ -204,17 +206,83 @@ def read_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list[str]
 
 
 def read_single_label_classes(raw_datasets: DatasetDict, label_column_name: str | None, sources: dict[str, str],
-                              trainer: str) -> tuple[DatasetDict, list[str], list[str]]:
-    """Labels read as run_classification.py reads them, for a trainer that predicts one class per text
-    only (`trainer` names it in the error for other labels): the data, the class list, the labelled splits."""
+                              trainer: str, class_names: dict[str, str] | None = None
+                              ) -> tuple[DatasetDict, list[str], list[str]]:
+    """Labels read as run_classification.py reads them (named by --class_names' `class_names`), for a
+    trainer that predicts one class per text only (`trainer` names it in the error for other labels):
+    the data, the class list, the labelled splits."""
     labelled = rename_label_column(raw_datasets, label_column_name, sources)
     task = infer_task(raw_datasets, labelled, do_regression=None)
     if task != SINGLE_LABEL:
         raise UserInputError(
             f"{sources['train']}: the labels mean {task.replace('_', ' ')}; {trainer} does single-label classification only"
         )
-    raw_datasets, class_names = read_labels(raw_datasets, task, labelled, sources)
-    return raw_datasets, build_label_list(raw_datasets, task, labelled, sources, class_names), labelled
+    raw_datasets, hub_class_names = read_labels(raw_datasets, task, labelled, sources)
+    raw_datasets, order = apply_class_names(raw_datasets, task, labelled, class_names or {}, hub_class_names)
+    return raw_datasets, build_label_list(raw_datasets, task, labelled, sources, order), labelled
+
+
+CLASS_NAMES_EXAMPLE = '{"0": "not disaster", "1": "disaster"}'
+
+
+def read_class_names(value: str | None) -> dict[str, str]:
+    """--class_names: a JSON object of label value -> name, or the path of a JSON file holding one."""
+    if not value:
+        return {}
+    text = value
+    if not value.lstrip().startswith(("{", "[")):  # else a file name
+        if not Path(value).is_file():
+            raise UserInputError(f"--class_names {value}: neither a JSON object such as {CLASS_NAMES_EXAMPLE} nor a file")
+        text = Path(value).read_text(encoding="utf-8")
+    try:
+        names = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserInputError(f"--class_names: not valid JSON ({error}); for example {CLASS_NAMES_EXAMPLE}") from None
+    if not isinstance(names, dict) or not all(isinstance(name, str) and name.strip() for name in names.values()):
+        raise UserInputError(f"--class_names: expected a JSON object of label value to name, such as {CLASS_NAMES_EXAMPLE}")
+    return {str(value): name for value, name in names.items()}
+
+
+def apply_class_names(raw_datasets: DatasetDict, task: str, labelled_splits: list[str], names: dict[str, str],
+                      hub_class_names: list[str] | None) -> tuple[DatasetDict, list[str] | None]:
+    """Rename the label values of the data (read by read_labels) to `names`; values not named keep theirs.
+
+    Also returns the class order to train with: the order of the values (numeric, as build_label_list
+    sorts them, or a hub dataset's), so that naming does not move the positive class of a binary task
+    (tweets: "1", "disaster", stays id 1 although "disaster" sorts before "not disaster").
+    """
+    if not names:
+        return raw_datasets, hub_class_names
+    if task == REGRESSION:
+        raise UserInputError("--class_names: a regression run has scores, not classes to name")
+    found: set[str] = set()
+    for split in labelled_splits:
+        for value in raw_datasets[split][LABEL]:
+            if value is not None:
+                found.update(value if task == MULTI_LABEL else [value])
+    if found:
+        unknown = sorted(set(names) - found)
+        if len(unknown) == len(names):
+            raise UserInputError(f"--class_names: none of {unknown} is a label of the data; its labels are {sort_labels(found)}")
+        if unknown:
+            logger.warning("--class_names: %s not among the labels of the data %s", unknown, sort_labels(found))
+    order = list(hub_class_names) if hub_class_names is not None else sort_labels(found) if found else None
+    named = [names.get(value, value) for value in (order or sort_labels(set(names)))]
+    if len(set(named)) < len(named):
+        raise UserInputError(f"--class_names: two classes would have the same name: {named}")
+
+    def rename(value):
+        if value is None:
+            return None
+        return [names.get(v, v) for v in value] if task == MULTI_LABEL else names.get(value, value)
+
+    for split in labelled_splits:
+        raw_datasets[split] = raw_datasets[split].map(
+            lambda batch: {LABEL: [rename(value) for value in batch[LABEL]]}, batched=True,
+            features=raw_datasets[split].features, desc=f"Naming {split} labels",
+        )
+    logger.info("Class names: %s", {value: names[value] for value in names if value in found or not found})
+    return raw_datasets, None if order is None else named
 
 
 def task_from_config(config) -> str:

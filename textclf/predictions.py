@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from textclf.problem_types import REGRESSION, logits_to_predictions, logits_to_probabilities, prediction_names
+from textclf.calibration import Calibration
+from textclf.problem_types import REGRESSION, prediction_names
 
 ID_COLUMN = "id"
 
@@ -48,12 +49,13 @@ def write_prediction_table(
 
 
 def write_logits(path: str | os.PathLike, logits: np.ndarray, task: str, id2label: dict[int, str],
-                 ids: list | None = None, label_ids: np.ndarray | None = None) -> list:
+                 ids: list | None = None, label_ids: np.ndarray | None = None,
+                 calibration: Calibration = Calibration()) -> list:
     """The prediction table of one split from the model's logits (and the true label ids when the split
-    is scored); returns the predicted names, in data order."""
-    names = prediction_names(logits_to_predictions(logits, task), task, id2label)
+    is scored), with a run's calibration applied (by default none); returns the predicted names, in data order."""
+    names = prediction_names(calibration.predictions(logits, task), task, id2label)
     references = None if label_ids is None else prediction_names(label_ids, task, id2label)
-    probabilities = logits_to_probabilities(logits, task)
+    probabilities = calibration.probabilities(logits, task)
     write_prediction_table(path, names, probabilities, task, id2label, ids=ids, references=references)
     return names
 

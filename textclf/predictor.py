@@ -29,7 +29,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
-from textclf.problem_types import REGRESSION, logits_to_probabilities
+from textclf.calibration import Calibration
+from textclf.problem_types import REGRESSION
 from textclf.runs import RunInfo
 from textclf.tokenization import tokenize
 
@@ -175,7 +176,7 @@ class Predictor:
     """A run's model and tokenizer, ready to score texts."""
 
     def __init__(self, forward: Forward, tokenizer, labels: list[str], task: str, model_name: str, max_length: int,
-                 variant: str = "fp32", tail_tokens: int = 0):
+                 variant: str = "fp32", tail_tokens: int = 0, calibration: Calibration | None = None):
         self.forward = forward
         self.tokenizer = tokenizer
         self.labels = labels
@@ -184,6 +185,8 @@ class Predictor:
         self.max_length = max_length
         self.tail_tokens = tail_tokens  # head+tail truncation, as the run was trained (run_classification.py)
         self.variant = variant
+        # The run's temperature and decision threshold (calibration.json), when it applies them.
+        self.calibration = calibration or Calibration()
         # Concurrent callers (web users) take turns per batch: each forward pass already uses every
         # core, and two at once would only fight over them.
         self._lock = threading.Lock()
@@ -213,7 +216,8 @@ class Predictor:
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         max_length = min(info.max_seq_length or tokenizer.model_max_length, tokenizer.model_max_length)
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.model, len(labels), max_length, variant)
-        return cls(forward, tokenizer, labels, info.task, info.model, max_length, variant, info.truncation_tail_tokens)
+        return cls(forward, tokenizer, labels, info.task, info.model, max_length, variant, info.truncation_tail_tokens,
+                   Calibration.applied_in(run_dir))
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, one row per text in input order, one column per label.
@@ -232,8 +236,13 @@ class Predictor:
             batch = pad_batch(encoded, rows, self.tokenizer.pad_token_id or 0)
             with self._lock:
                 logits = self.forward(batch)
-            probabilities[rows] = logits_to_probabilities(logits, self.task)
+            probabilities[rows] = self.calibration.probabilities(logits, self.task)
         return probabilities
+
+    def predicted_ids(self, probabilities: np.ndarray) -> np.ndarray:
+        """The class each row of predict_proba's output predicts: the most probable one, or the
+        run's decision threshold's choice for two classes."""
+        return self.calibration.predicted_ids(probabilities)
 
     def predict_one(self, text: str) -> dict[str, float]:
         """{label: probability} for one text."""

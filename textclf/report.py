@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from textclf import UserInputError, exit_code_of
+from textclf.analysis import analysis_section, probability_scores
+from textclf.calibration import Calibration
 from textclf.problem_types import MULTI_LABEL, REGRESSION
 from textclf.runs import (
     ALL_RESULTS,
@@ -158,11 +160,14 @@ def plot_learning_curves(state: dict, results: dict, metric_key: str, path: Path
     return True
 
 
-def write_submission(run_dir: Path, label_column: str) -> bool:
-    """Kaggle's format, `id,<label column>`, when the test file has an id column."""
+def write_submission(run_dir: Path, label_column: str, class_names: dict[str, str] | None = None) -> bool:
+    """Kaggle's format, `id,<label column>`, when the test file has an id column; classes named with
+    --class_names go back to the data's values ("disaster" -> 1)."""
     table = pd.read_csv(run_dir / TEST_PREDICTIONS, dtype=str, keep_default_na=False)
     if "id" not in table.columns:
         return False
+    values = {name: value for value, name in (class_names or {}).items()}
+    table["prediction"] = table["prediction"].map(lambda name: values.get(name, name))
     table[["id", "prediction"]].rename(columns={"prediction": label_column}).to_csv(run_dir / SUBMISSION, index=False)
     return True
 
@@ -199,7 +204,8 @@ def metrics_section(split: str, metrics: dict, data: dict) -> list[str]:
     return lines
 
 
-def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has_curves: bool) -> str:
+def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has_curves: bool,
+                  analysis: list[str] = ()) -> str:
     lines = [f"# Run report: {run_dir.name}", ""]
     trained = "Fine-tuned" if info.fine_tuned else "Trained"  # baselines are trained from scratch
     summary = f"{trained} **{info.model}** ({info.parameters:,} parameters) for {info.task.replace('_', ' ')}"
@@ -209,6 +215,9 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
     if info.labels:
         summary += f" ({len(info.labels)} classes: {', '.join(info.labels)})"
     lines += [summary + ".", ""]
+    applied = Calibration.applied_in(run_dir).describe(info.labels or [])
+    if applied:
+        lines += [f"The test predictions (predictions.csv, submission.csv) and the demo apply the calibration: {applied}.", ""]
     if "train_runtime" in results:
         lines += [
             f"Training took {results['train_runtime']:.0f} s ({results.get('train_samples_per_second', 0):.1f} samples/s); "
@@ -220,6 +229,7 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
             lines += metrics_section(split, metrics, info.data)
     if has_curves:
         lines += ["## Learning curves", "", f"![learning curves]({LEARNING_CURVES})", ""]
+    lines += analysis
     data_rows = [[split, data["file"], data["rows"]] for split, data in info.data.items()]
     lines += ["## Data", "", markdown_table(["split", "file", "rows"], data_rows), ""]
     settings = [[name, str(value)] for name, value in info.hyperparameters.items()]
@@ -236,10 +246,10 @@ def score_predictions(run_dir: Path, table_name: str, split: str, task: str, lab
     path = run_dir / table_name
     if not path.exists():
         return {}
-    table = pd.read_csv(path, dtype={"label": str, "prediction": str}, keep_default_na=False)
+    table = read_prediction_table(path)
     if "label" not in table.columns:
         return {}
-    metrics = {"rows": len(table)} | validation_metrics(table, task, labels)
+    metrics = {"rows": len(table)} | validation_metrics(table, task, labels) | probability_scores(table, task, labels)
     (run_dir / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if "confusion_matrix" in metrics:
         matrix = metrics["confusion_matrix"]
@@ -251,8 +261,14 @@ def score_predictions(run_dir: Path, table_name: str, split: str, task: str, lab
     return metrics
 
 
+def read_prediction_table(path: Path) -> pd.DataFrame:
+    """eval_predictions.csv or predictions.csv: labels and predictions as written, probabilities as numbers."""
+    return pd.read_csv(path, dtype={"label": str, "prediction": str}, keep_default_na=False)
+
+
 def write_run_report(run_dir: str | Path) -> Path:
-    """Write validation (and test) metrics, confusion matrices, learning curves, submission.csv, report.md."""
+    """Write validation (and test) metrics, confusion matrices, learning curves, submission.csv, the
+    analysis of the validation predictions (textclf.analysis) and report.md."""
     run_dir = Path(run_dir)
     info = RunInfo.read(run_dir)
     state = read_optional_json(run_dir / TRAINER_STATE)
@@ -264,9 +280,12 @@ def write_run_report(run_dir: str | Path) -> Path:
     }
     has_curves = plot_learning_curves(state, results, f"eval_{info.metric}", run_dir / LEARNING_CURVES)
     if (run_dir / TEST_PREDICTIONS).exists():
-        write_submission(run_dir, info.label_column)
+        write_submission(run_dir, info.label_column, info.class_names)
+    analysis = []
+    if scores["validation"]:
+        analysis = analysis_section(run_dir, info, read_prediction_table(run_dir / EVAL_PREDICTIONS), scores["validation"])
     report = run_dir / REPORT
-    report.write_text(render_report(run_dir, info, scores, results, has_curves), encoding="utf-8")
+    report.write_text(render_report(run_dir, info, scores, results, has_curves, analysis), encoding="utf-8")
     logger.info("Run report written to %s", report)
     return report
 

@@ -37,6 +37,10 @@ SUBMISSION = "submission.csv"  # Kaggle's `id,<label column>`
 VALIDATION_METRICS = "validation_metrics.json"
 TEST_METRICS = "test_metrics.json"
 LEARNING_CURVES = "learning_curves.png"
+# The analysis of the validation predictions (textclf.analysis) and the calibration (textclf.calibration).
+CALIBRATION = "calibration.json"  # temperature and decision threshold: measured, and whether applied
+PRECISION_RECALL = "precision_recall.png"  # binary: precision-recall curve and F1 against the threshold
+RELIABILITY = "reliability.png"  # reliability diagram
 # Written by build_space.py: a Space ships a few example texts instead of the data files.
 EXAMPLES_FILE = "examples.json"
 TRANSFORMER_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -78,6 +82,9 @@ class RunInfo:
     # The run's own model code (decoupled/main.py copies its modeling.py into the run): loading the model
     # runs that file (transformers' trust_remote_code), so only runs that record it are loaded that way.
     model_code: str | None = None
+    # --class_names: label value in the data files -> the class name the run uses (Kaggle's "1" -> "disaster");
+    # submission.csv maps the names back. Empty: the data's values are the names.
+    class_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunInfo:

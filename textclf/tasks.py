@@ -10,9 +10,10 @@ through
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from textclf import UserInputError, exit_code_of
@@ -30,6 +31,9 @@ class Task:
     prepare_flags: str  # what prepare_data.py needs here besides --task, --raw_dir, --output_dir, --seed
     comparison_split: str  # the labelled split every model of scripts/compare_models.sh is scored on
     comparison_split_description: str
+    # Readable names for the label values of the prepared files (run_classification.py --class_names);
+    # empty: the values are names already. Kaggle's submission keeps the values (textclf.report).
+    class_names: dict[str, str] = field(default_factory=dict, hash=False)
 
     def describe_comparison_split(self, data_dir: Path | None = None) -> str:
         """What the scored split is; AG News's test split is carved when its data was (PROTOCOL.txt says)."""
@@ -51,6 +55,7 @@ TASKS = {
             prepare_flags="",
             comparison_split="validation",
             comparison_split_description="validation split carved from Kaggle's train.csv (Kaggle's test.csv has no labels)",
+            class_names={"0": "not disaster", "1": "disaster"},
         ),
         Task(
             name="imdb",
@@ -97,6 +102,7 @@ def shell_assignments(task: Task, data_dir: Path | None = None) -> str:
         "TASK_PREPARE_FLAGS": task.prepare_flags,
         "TASK_COMPARISON_SPLIT": task.comparison_split,
         "TASK_COMPARISON_SPLIT_DESCRIPTION": task.describe_comparison_split(data_dir),
+        "TASK_CLASS_NAMES": json.dumps(task.class_names, ensure_ascii=False) if task.class_names else "",
     }
     return "".join(f"{name}={shlex.quote(value)}\n" for name, value in facts.items())
 

@@ -10,6 +10,7 @@ source .venv/bin/activate  # so that LAUNCHER's python, torchrun or accelerate i
 task_facts=$(python -m textclf.tasks shell "$TASK")
 eval "$task_facts"
 TEXT_COLUMNS=${TEXT_COLUMNS:-$TASK_TEXT_COLUMNS}
+CLASS_NAMES=${CLASS_NAMES-$TASK_CLASS_NAMES}  # the task's readable class names (tweets: "disaster", "not disaster")
 PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}
 
 if [ ! -f "$DATA_DIR/train.csv" ]; then
@@ -29,6 +30,7 @@ fi
 optional=()
 if [ -n "$MAX_TRAIN_SAMPLES" ]; then optional+=(--max_train_samples "$MAX_TRAIN_SAMPLES"); fi
 if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL_SAMPLES"); fi
+if [ -n "$CLASS_NAMES" ]; then optional+=(--class_names "$CLASS_NAMES"); fi
 
 # bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py); fp32 elsewhere.
 if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
@@ -55,6 +57,7 @@ $LAUNCHER run_classification.py \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
   --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --optim "$OPTIM" \
   --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
+  --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
   --output_dir "$OUTPUT_DIR" "${optional[@]}"
 fi
 
