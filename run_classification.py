@@ -88,7 +88,7 @@ from textclf.problem_types import (
 from textclf.report import write_run_report
 from textclf.runs import EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo
 from textclf.tokenization import tokenize
-from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, predict_in_length_order
+from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, logits_only, predict_in_length_order
 
 logger = logging.getLogger(__name__)
 
@@ -603,6 +603,7 @@ def main(argv: list[str] | None = None) -> None:
         # Evaluation during training reports metrics only: longest rows first, which barely pad.
         eval_dataset=None if eval_dataset is None else eval_dataset.select(length_order(eval_dataset)),
         compute_metrics=make_compute_metrics(metric, task, label_list),
+        preprocess_logits_for_metrics=logits_only,
         processing_class=tokenizer,
         data_collator=data_collator,
     )
