@@ -44,6 +44,7 @@ from transformers.trainer_utils import PredictionOutput
 from textclf import UserInputError, exit_code_of
 from textclf.arguments import (
     bf16_needs_use_cpu,
+    check_reporting_integrations,
     command_line_flags,
     distribute_over_cpu_processes_without_accelerator,
     translate_legacy_arguments,
@@ -498,6 +499,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     arguments = sys.argv[1:] if argv is None else argv
     model_args, data_args, training_args = parse_arguments(arguments)
+    check_reporting_integrations(training_args.report_to)
     setup_logging(training_args)
     logger.warning(
         f"Process rank: {training_args.local_process_index}, device: {training_args.device}, n_gpu: {training_args.n_gpu}, "
