@@ -87,7 +87,7 @@ from textclf.problem_types import (
     prediction_names,
 )
 from textclf.report import write_run_report
-from textclf.runs import EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo
+from textclf.runs import EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo, keep_config_readable
 from textclf.tokenization import tokenize
 from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, logits_only, predict_in_length_order
 
@@ -615,6 +615,8 @@ def main(argv: list[str] | None = None) -> None:
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)
         trainer.save_model()  # Saves the tokenizer too for easy upload
+        if trainer.is_world_process_zero():
+            keep_config_readable(training_args.output_dir)
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
