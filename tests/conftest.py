@@ -45,15 +45,19 @@ def make_tiny_bert(directory: Path) -> Path:
     return directory
 
 
-def sentiment_rows(count: int, seed: int, labels=("0", "1")) -> list[dict]:
-    """Short texts whose class is given away by one word: learnable in a few steps."""
+def sentiment_rows(count: int, seed: int, labels=("0", "1"), words=(FILLER_WORDS, POSITIVE_WORDS, NEGATIVE_WORDS),
+                   fillers: int = 4, separator: str = " ") -> list[dict]:
+    """Short texts whose class is given away by one word: learnable in a few steps.
+
+    `words`: the filler, positive and negative words (another language's, say)."""
+    filler_words, positive_words, negative_words = words
     rng = random.Random(seed)
     rows = []
     for index in range(count):
         positive = index % 2 == 1
-        words = rng.sample(FILLER_WORDS, 4) + [rng.choice(POSITIVE_WORDS if positive else NEGATIVE_WORDS)]
-        rng.shuffle(words)
-        rows.append({"id": index, "text": " ".join(words), "label": labels[int(positive)]})
+        text = rng.sample(filler_words, fillers) + [rng.choice(positive_words if positive else negative_words)]
+        rng.shuffle(text)
+        rows.append({"id": index, "text": separator.join(text), "label": labels[int(positive)]})
     return rows
 
 
@@ -91,10 +95,9 @@ QUICK_TRAINING = [
 ]
 
 
-@pytest.fixture
-def offline_mode_undone(monkeypatch) -> None:
+def undo_offline_mode_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
     """run_classification.main() in-process switches the hub libraries offline for the rest of the
-    process (enable_offline_mode); put their flags back for the tests that come after."""
+    process (enable_offline_mode); `monkeypatch` puts their flags back when it is undone."""
     import datasets.config
     import evaluate.config
     from huggingface_hub import constants
@@ -104,6 +107,12 @@ def offline_mode_undone(monkeypatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
     monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", evaluate.config.HF_EVALUATE_OFFLINE)
+
+
+@pytest.fixture
+def offline_mode_undone(monkeypatch) -> None:
+    """For a test that runs run_classification.main() in-process: the hub flags are put back afterwards."""
+    undo_offline_mode_afterwards(monkeypatch)
 
 
 @pytest.fixture(scope="session")
