@@ -146,7 +146,8 @@ def export_onnx(run_dir: Path, tokenizer, input_names: list[str], path: Path) ->
     and renamed once checked, so the cache never holds a graph that failed.
     """
     model = AutoModelForSequenceClassification.from_pretrained(run_dir, attn_implementation="eager").eval()
-    example = {name: torch.from_numpy(values) for name, values in example_batch(tokenizer, input_names, EXPORT_TEXTS).items()}
+    example = example_batch(tokenizer, input_names, EXPORT_TEXTS)
+    example = {name: torch.from_numpy(values) for name, values in example.items()}
     dynamic_axes = {name: {0: "batch", 1: "length"} for name in input_names} | {"logits": {0: "batch"}}
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.draft")
@@ -169,7 +170,8 @@ def export_onnx(run_dir: Path, tokenizer, input_names: list[str], path: Path) ->
 
 
 def weights_mtime(run_dir: Path) -> float:
-    return max((run_dir / name).stat().st_mtime for name in os.listdir(run_dir) if name.endswith((".safetensors", ".bin")))
+    weights = [run_dir / name for name in os.listdir(run_dir) if name.endswith((".safetensors", ".bin"))]
+    return max(path.stat().st_mtime for path in weights)
 
 
 def is_fresh(path: Path, run_dir: Path) -> bool:
