@@ -55,7 +55,9 @@ APP_FILES = (
 RUN_FILES = (
     CONFIG, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+    # Each tokenizer kind's own vocabulary files, where a run has them: WordPiece (BERT, ELECTRA, MPNet),
+    # byte-level BPE (RoBERTa), sentencepiece (T5 and ALBERT, XLM-RoBERTa, DeBERTa-v2/v3).
+    "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model", "spm.model",
     RUN_INFO, VALIDATION_METRICS, TEST_METRICS, CALIBRATION,
 )
 # Pinned in the Space's requirements.txt: what app.py imports, and what transformers loads the model with.

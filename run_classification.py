@@ -44,6 +44,7 @@ from transformers.trainer_utils import PredictionOutput
 from textclf import UserInputError, exit_code_of
 from textclf.arguments import (
     bf16_needs_use_cpu,
+    check_reporting_integrations,
     command_line_flags,
     distribute_over_cpu_processes_without_accelerator,
     translate_legacy_arguments,
@@ -87,9 +88,17 @@ from textclf.problem_types import (
     prediction_names,
 )
 from textclf.report import write_run_report
-from textclf.runs import CALIBRATION, EVAL_PREDICTIONS, PREDICT_RESULTS, RUN_INFO, TEST_PREDICTIONS, RunInfo
+from textclf.runs import (
+    CALIBRATION,
+    EVAL_PREDICTIONS,
+    PREDICT_RESULTS,
+    RUN_INFO,
+    TEST_PREDICTIONS,
+    RunInfo,
+    keep_config_readable,
+)
 from textclf.tokenization import tokenize
-from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, predict_in_length_order
+from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, logits_only, predict_in_length_order
 
 logger = logging.getLogger(__name__)
 
@@ -565,6 +574,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     arguments = sys.argv[1:] if argv is None else argv
     model_args, data_args, training_args = parse_arguments(arguments)
+    check_reporting_integrations(training_args.report_to)
     setup_logging(training_args)
     logger.warning(
         f"Process rank: {training_args.local_process_index}, device: {training_args.device}, n_gpu: {training_args.n_gpu}, "
@@ -671,6 +681,7 @@ def main(argv: list[str] | None = None) -> None:
         # Evaluation during training reports metrics only: longest rows first, which barely pad.
         eval_dataset=None if eval_dataset is None else eval_dataset.select(length_order(eval_dataset)),
         compute_metrics=make_compute_metrics(metric, task, label_list),
+        preprocess_logits_for_metrics=logits_only,
         processing_class=tokenizer,
         data_collator=data_collator,
     )
@@ -680,6 +691,8 @@ def main(argv: list[str] | None = None) -> None:
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)
         trainer.save_model()  # Saves the tokenizer too for easy upload
+        if trainer.is_world_process_zero():
+            keep_config_readable(training_args.output_dir)
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()

@@ -47,15 +47,19 @@ def make_tiny_bert(directory: Path) -> Path:
     return directory
 
 
-def sentiment_rows(count: int, seed: int, labels=("0", "1")) -> list[dict]:
-    """Short texts whose class is given away by one word: learnable in a few steps."""
+def sentiment_rows(count: int, seed: int, labels=("0", "1"), words=(FILLER_WORDS, POSITIVE_WORDS, NEGATIVE_WORDS),
+                   fillers: int = 4, separator: str = " ") -> list[dict]:
+    """Short texts whose class is given away by one word: learnable in a few steps.
+
+    `words`: the filler, positive and negative words (another language's, say)."""
+    filler_words, positive_words, negative_words = words
     rng = random.Random(seed)
     rows = []
     for index in range(count):
         positive = index % 2 == 1
-        words = rng.sample(FILLER_WORDS, 4) + [rng.choice(POSITIVE_WORDS if positive else NEGATIVE_WORDS)]
-        rng.shuffle(words)
-        rows.append({"id": index, "text": " ".join(words), "label": labels[int(positive)]})
+        text = rng.sample(filler_words, fillers) + [rng.choice(positive_words if positive else negative_words)]
+        rng.shuffle(text)
+        rows.append({"id": index, "text": separator.join(text), "label": labels[int(positive)]})
     return rows
 
 

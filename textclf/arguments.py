@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+from textclf import UserInputError
+
 logger = logging.getLogger(__name__)
 
 # Arguments of older transformers that tutorials still show; transformers 5 rejects them.
@@ -20,6 +22,25 @@ REMOVED_FLAGS = {
     "--logging_dir": "transformers 5 dropped it; loggers choose their own folder",
 }
 BOOLEAN_WORDS = {"true", "false", "yes", "no", "1", "0"}
+# --report_to integrations: transformers' test that each can run (transformers.integrations), and the
+# package a user installs for it. transformers itself fails only when the Trainer is built, after
+# the model is loaded, with a traceback (tensorboard: "RuntimeError: TensorBoardCallback requires
+# tensorboard"). tensorboard is pinned in requirements.txt; kubeflow needs no package.
+REPORTING_INTEGRATIONS = {
+    "azure_ml": ("is_azureml_available", "azureml-core"),
+    "clearml": ("is_clearml_available", "clearml"),
+    "codecarbon": ("is_codecarbon_available", "codecarbon"),
+    "comet_ml": ("is_comet_available", "comet-ml"),  # also needs COMET_API_KEY
+    "dagshub": ("is_dagshub_available", "dagshub mlflow"),
+    "dvclive": ("is_dvclive_available", "dvclive"),
+    "flyte": ("is_flyte_deck_standard_available", "flytekit flytekitplugins-deck-standard"),
+    "mlflow": ("is_mlflow_available", "mlflow"),
+    "neptune": ("is_neptune_available", "neptune"),
+    "swanlab": ("is_swanlab_available", "swanlab"),
+    "tensorboard": ("is_tensorboard_available", "tensorboard"),
+    "trackio": ("is_trackio_available", "trackio"),
+    "wandb": ("is_wandb_available", "wandb"),
+}
 
 
 def translate_legacy_arguments(argv: list[str]) -> list[str]:
@@ -48,6 +69,26 @@ def translate_legacy_arguments(argv: list[str]) -> list[str]:
         else:
             translated.append(argument)
     return translated
+
+
+def check_reporting_integrations(report_to: list[str]) -> None:
+    """Every --report_to integration can run here; else one error naming the package to install.
+
+    Checked before anything heavy is loaded. `all` and `none` were already resolved by TrainingArguments.
+    """
+    from transformers import integrations
+
+    known = sorted(integrations.INTEGRATION_TO_CALLBACK)
+    for name in report_to:
+        if name not in known:
+            raise UserInputError(f"--report_to {name}: not an integration transformers knows; use one of: "
+                                 f"{', '.join(known)}, all or none")
+        if name not in REPORTING_INTEGRATIONS:
+            continue
+        available, package = REPORTING_INTEGRATIONS[name]
+        if not getattr(integrations, available)():
+            raise UserInputError(f"--report_to {name} needs the {package} package, which is not installed (or not "
+                                 f"set up) here; install it with: pip install {package}; or pass --report_to none")
 
 
 def distribute_over_cpu_processes_without_accelerator() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from textclf import UserInputError
 from textclf.offline import REPO_ROOT, hub_is_reachable
-from textclf.problem_types import MULTI_LABEL, SINGLE_LABEL, logits_to_predictions
+from textclf.problem_types import MULTI_LABEL, SINGLE_LABEL, logits_of, logits_to_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,7 @@ def make_compute_metrics(metric, task: str, label_list: list[str] | None) -> Cal
     kwargs = metric_compute_kwargs(metric, task, label_list)
 
     def compute_metrics(prediction) -> dict:
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        predictions = logits_to_predictions(logits, task)
+        predictions = logits_to_predictions(logits_of(prediction.predictions), task)
         result = metric.compute(predictions=predictions, references=prediction.label_ids, **kwargs)
         if len(result) > 1:
             result["combined_score"] = float(np.mean([v for v in result.values() if np.isscalar(v)]))

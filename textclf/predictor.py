@@ -10,7 +10,9 @@ Four ways to run the model (`variant`), measured by bench/serve_latency.py (benc
   which dominates for one short text);
 - "onnx-int8": that export with ONNX Runtime's dynamic int8 quantization: the fastest, at a small
   cost in accuracy.
-The web demo serves "onnx" by default (SERVING_VARIANT). The exports are cached in the run's `onnx/` folder.
+The web demo serves "onnx" by default (SERVING_VARIANT). The exports are cached in the run's `onnx/` folder,
+each checked against the PyTorch model first. Where a variant cannot be made for an architecture, the
+nearest one that can is served, and one log line says so (FALLBACKS).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from textclf import UserInputError
 from textclf.calibration import Calibration
 from textclf.problem_types import REGRESSION
 from textclf.runs import RunInfo
+from textclf.tables import one_line
 from textclf.tokenization import tokenize
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,40 @@ ONNX_OPSET = 17
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
+# Where a variant cannot be made for a model (an exporter that cannot trace an architecture, say),
+# the nearest one that can is served instead, and one log line says so. PyTorch's int8 stands in for
+# ONNX Runtime's when there is no ONNX export; where only ONNX Runtime's quantization fails, the
+# unquantized export serves (see cached_onnx_model).
+FALLBACKS = {"int8": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+# Texts the exports are traced on and then checked on, tokenized by the run's own tokenizer (so each
+# row carries the architecture's special tokens; T5 needs its </s>). Checked on other batch and text
+# lengths than traced, with padding: a graph fixed to one shape, or one that ignores the attention
+# mask, scores them differently from the PyTorch model.
+EXPORT_TEXTS = ["a short text", "a longer text of several words, so that the first one is padded"]
+CHECK_TEXTS = ["one", "a third text, longer than the others, whose words make the graph read more positions than it "
+               "was traced with", "two words"]
+EXPORT_TOLERANCE = 1e-3  # logits of the ONNX graph against PyTorch's, absolute and relative
+
+
+class VariantUnavailable(Exception):
+    """A variant that cannot be made for this model; `fallback` is the nearest one to serve instead."""
+
+    def __init__(self, reason: str, fallback: str):
+        super().__init__(reason)
+        self.fallback = fallback
+
+
+def model_input_names(model: torch.nn.Module, tokenizer) -> list[str]:
+    """What the tokenizer gives that the model's forward takes, in the forward's order.
+
+    BERT's tokenizer (which transformers gives DistilBERT checkpoints too) also returns token_type_ids,
+    which DistilBERT, MPNet, ModernBERT and T5 do not take; training drops them the same way (the
+    Trainer keeps the dataset columns named in forward's signature).
+    """
+    parameters = inspect.signature(model.forward).parameters
+    return [name for name in parameters if name in tokenizer.model_input_names]
+
+
 def torch_forward(model: torch.nn.Module) -> Forward:
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
@@ -88,44 +125,130 @@ def load_run_model(run_dir: Path, **options) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_pretrained(run_dir, trust_remote_code=trust, **options)
 
 
-def export_onnx(run_dir: Path, input_names: list[str], path: Path) -> None:
-    """The run's model as an ONNX graph with any batch size and length.
+def example_batch(tokenizer, input_names: list[str], texts: list[str]) -> dict[str, np.ndarray]:
+    """`texts` as the model's padded inputs."""
+    encoded = tokenize(tokenizer, texts, min(tokenizer.model_max_length, 64))
+    encoded = {name: encoded[name] for name in input_names}
+    return pad_batch(encoded, np.arange(len(texts)), tokenizer.pad_token_id or 0)
+
+
+class LogitsOnly(torch.nn.Module):
+    """The classifier with positional inputs and one output, the logits, as an ONNX graph wants it
+    (T5ForSequenceClassification also returns its encoder's hidden states and a cache)."""
+
+    def __init__(self, model: torch.nn.Module, input_names: list[str]):
+        super().__init__()
+        self.model = model
+        self.input_names = input_names
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.input_names, inputs))).logits
+
+
+def export_onnx(run_dir: Path, tokenizer, input_names: list[str], path: Path) -> None:
+    """The run's model as an ONNX graph with any batch size and length, checked against PyTorch.
 
     Exported with eager attention from a padded example batch: tracing sdpa attention on an
     unpadded example records the shortcut that drops the attention mask, and the graph then
-    ignores padding. TorchScript exporter: it needs no onnxscript.
+    ignores padding. TorchScript exporter: it needs no onnxscript. Written under a temporary name
+    and renamed once checked, so the cache never holds a graph that failed.
     """
     model = load_run_model(run_dir, attn_implementation="eager").eval()
-    # Inputs go to forward() by position: order them as its signature does, not as the tokenizer lists them.
-    input_names = [name for name in inspect.signature(model.forward).parameters if name in input_names]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mask = torch.ones(2, 8, dtype=torch.long)
-    mask[1, 5:] = 0
-    example = {"input_ids": torch.full((2, 8), 5, dtype=torch.long), "attention_mask": mask,
-               "token_type_ids": torch.zeros(2, 8, dtype=torch.long)}
+    example = example_batch(tokenizer, input_names, EXPORT_TEXTS)
+    example = {name: torch.from_numpy(values) for name, values in example.items()}
     dynamic_axes = {name: {0: "batch", 1: "length"} for name in input_names} | {"logits": {0: "batch"}}
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings say nothing to a user
-        torch.onnx.export(model, tuple(example[name] for name in input_names), str(path), input_names=input_names,
-                          output_names=["logits"], dynamic_axes=dynamic_axes, opset_version=ONNX_OPSET, dynamo=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.draft")
+    check = example_batch(tokenizer, input_names, CHECK_TEXTS)
+    expected = torch_forward(model)(check)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings say nothing to a user
+            # In eval mode: the exporter puts the module back in the mode it found it in, dropout included.
+            torch.onnx.export(LogitsOnly(model, input_names).eval(), tuple(example.values()), str(draft),
+                              input_names=input_names, output_names=["logits"], dynamic_axes=dynamic_axes,
+                              opset_version=ONNX_OPSET, dynamo=False)
+        exported = onnx_forward(draft)(check)
+        if not np.allclose(exported, expected, atol=EXPORT_TOLERANCE, rtol=EXPORT_TOLERANCE):
+            raise ValueError(f"the exported graph scores texts differently from the PyTorch model "
+                             f"(logits differ by up to {np.abs(exported - expected).max():.3g})")
+        os.replace(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
-def cached_onnx_model(run_dir: Path, input_names: list[str], int8: bool) -> Path:
-    """The run's ONNX export (int8-quantized if asked), made on first use and again when the weights change."""
-    weights = max((run_dir / name).stat().st_mtime for name in os.listdir(run_dir) if name.endswith((".safetensors", ".bin")))
+def weights_mtime(run_dir: Path) -> float:
+    weights = [run_dir / name for name in os.listdir(run_dir) if name.endswith((".safetensors", ".bin"))]
+    return max(path.stat().st_mtime for path in weights)
+
+
+def is_fresh(path: Path, run_dir: Path) -> bool:
+    """An export made since the weights were last written."""
+    return path.exists() and path.stat().st_mtime >= weights_mtime(run_dir)
+
+
+def cached_onnx_model(run_dir: Path, tokenizer, input_names: list[str], int8: bool) -> Path:
+    """The run's ONNX export (int8-quantized if asked), made on first use and again when the weights change.
+
+    Raises VariantUnavailable, naming the nearest variant, where the model cannot be exported or quantized.
+    """
     fp32_path = run_dir / ONNX_DIR / "model.onnx"
     path = run_dir / ONNX_DIR / ("model.int8.onnx" if int8 else "model.onnx")
-    if path.exists() and path.stat().st_mtime >= weights:
+    if is_fresh(path, run_dir):
         return path
     logger.info("Exporting %s to ONNX (once; cached in %s)", run_dir, path.parent)
-    if not fp32_path.exists() or fp32_path.stat().st_mtime < weights:
-        export_onnx(run_dir, input_names, fp32_path)
+    if not is_fresh(fp32_path, run_dir):
+        try:
+            export_onnx(run_dir, tokenizer, input_names, fp32_path)
+        except Exception as error:  # whatever the exporter or the check met: serve another variant
+            raise VariantUnavailable(f"it cannot be exported to ONNX ({reason(error)})",
+                                     FALLBACKS["onnx-int8" if int8 else "onnx"]) from error
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        with root_logger_records_dropped(from_path="onnxruntime/quantization"):  # a tip for model authors
-            quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+        try:
+            with root_logger_records_dropped(from_path="onnxruntime/quantization"):  # a tip for model authors
+                quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+            onnx_forward(path)(example_batch(tokenizer, input_names, CHECK_TEXTS))
+        except Exception as error:  # the quantizer or ONNX Runtime refused the quantized graph
+            path.unlink(missing_ok=True)
+            raise VariantUnavailable(f"ONNX Runtime cannot quantize its export ({reason(error)})", "onnx") from error
     return path
+
+
+def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str], variant: str) -> Forward:
+    """The forward function of `variant`; raises VariantUnavailable where it cannot be made for this model."""
+    if variant == "fp32":
+        return torch_forward(model)
+    if variant == "int8":
+        try:
+            forward = torch_forward(quantize_linear_layers(model))
+            forward(example_batch(tokenizer, input_names, CHECK_TEXTS))
+        except Exception as error:  # an architecture dynamic quantization cannot handle
+            raise VariantUnavailable(f"PyTorch cannot quantize it ({reason(error)})", FALLBACKS["int8"]) from error
+        return forward
+    return onnx_forward(cached_onnx_model(run_dir, tokenizer, input_names, int8=variant == "onnx-int8"))
+
+
+def nearest_working_variant(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str],
+                            variant: str) -> tuple[Forward, str]:
+    """The forward function of `variant`, else of the nearest variant that works, and the variant served.
+
+    What could not be made is one warning line, never a traceback: a user asking for onnx-int8 gets a
+    demo either way.
+    """
+    try:
+        return variant_forward(run_dir, model, tokenizer, input_names, variant), variant
+    except VariantUnavailable as unavailable:
+        logger.warning("%s: variant %s is not available for this %s model: %s; serving %s instead",
+                       run_dir, variant, model.config.model_type, unavailable, unavailable.fallback)
+        return nearest_working_variant(run_dir, model, tokenizer, input_names, unavailable.fallback)
+
+
+def reason(error: Exception) -> str:
+    """An exporter's or quantizer's error in a log line: some run to pages."""
+    text = one_line(error) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @contextmanager
@@ -176,15 +299,17 @@ class Predictor:
     """A run's model and tokenizer, ready to score texts."""
 
     def __init__(self, forward: Forward, tokenizer, labels: list[str], task: str, model_name: str, max_length: int,
-                 variant: str = "fp32", tail_tokens: int = 0, calibration: Calibration | None = None):
+                 variant: str = "fp32", tail_tokens: int = 0, input_names: list[str] | None = None,
+                 calibration: Calibration | None = None):
         self.forward = forward
         self.tokenizer = tokenizer
+        self.input_names = input_names or list(tokenizer.model_input_names)  # what the model takes
         self.labels = labels
         self.task = task
         self.model_name = model_name
         self.max_length = max_length
         self.tail_tokens = tail_tokens  # head+tail truncation, as the run was trained (run_classification.py)
-        self.variant = variant
+        self.variant = variant  # the variant served: the one asked for, or the nearest that works (FALLBACKS)
         # The run's temperature and decision threshold (calibration.json), when it applies them.
         self.calibration = calibration or Calibration()
         # Concurrent callers (web users) take turns per batch: each forward pass already uses every
@@ -193,7 +318,8 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, variant: str = "fp32") -> Predictor:
-        """Load a run written by run_classification.py, run by `variant` (one of VARIANTS)."""
+        """Load a run written by run_classification.py, run by `variant` (one of VARIANTS), or by the
+        nearest variant that works where the model cannot be exported or quantized (see FALLBACKS)."""
         if variant not in VARIANTS:
             raise UserInputError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
         run_dir = Path(run_dir)
@@ -206,18 +332,13 @@ class Predictor:
         tokenizer = AutoTokenizer.from_pretrained(run_dir, trust_remote_code=info.has_model_code)
         model = load_run_model(run_dir)
         model.eval()
-        if variant == "fp32":
-            forward = torch_forward(model)
-        elif variant == "int8":
-            forward = torch_forward(quantize_linear_layers(model))
-        else:
-            onnx_path = cached_onnx_model(run_dir, list(tokenizer.model_input_names), int8=variant == "onnx-int8")
-            forward = onnx_forward(onnx_path)
+        input_names = model_input_names(model, tokenizer)
+        forward, variant = nearest_working_variant(run_dir, model, tokenizer, input_names, variant)
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         max_length = min(info.max_seq_length or tokenizer.model_max_length, tokenizer.model_max_length)
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.model, len(labels), max_length, variant)
         return cls(forward, tokenizer, labels, info.task, info.model, max_length, variant, info.truncation_tail_tokens,
-                   Calibration.applied_in(run_dir))
+                   input_names, Calibration.applied_in(run_dir))
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, one row per text in input order, one column per label.
@@ -228,7 +349,7 @@ class Predictor:
         if not texts:
             return probabilities
         encoded = tokenize(self.tokenizer, list(texts), self.max_length, self.tail_tokens)
-        encoded = {name: encoded[name] for name in self.tokenizer.model_input_names if name in encoded}
+        encoded = {name: encoded[name] for name in self.input_names if name in encoded}
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(order), batch_size):

@@ -14,6 +14,15 @@ MULTI_LABEL = "multi_label_classification"
 REGRESSION = "regression"
 
 
+def logits_of(outputs):
+    """A classifier's class scores among its outputs: the first one.
+
+    Encoder-decoder classifiers (T5ForSequenceClassification) also return the encoder's last hidden
+    states, and the Trainer hands every output on as a tuple; encoders return the logits alone.
+    """
+    return outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+
+
 def logits_to_predictions(logits: np.ndarray, task: str) -> np.ndarray:
     """Scores for regression, multi-hot vectors (logit > 0) for multi-label, class ids otherwise."""
     if task == REGRESSION:

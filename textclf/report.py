@@ -7,7 +7,6 @@ eval_predictions.csv, predictions.csv), so `python -m textclf.report RUN_DIR` re
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from textclf.runs import (
     TRAINER_STATE,
     RunInfo,
     read_optional_json,
+    write_json_atomically,
 )
 
 logger = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def score_predictions(run_dir: Path, table_name: str, split: str, task: str, lab
     if "label" not in table.columns:
         return {}
     metrics = {"rows": len(table)} | validation_metrics(table, task, labels) | probability_scores(table, task, labels)
-    (run_dir / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json_atomically(run_dir / f"{split}_metrics.json", metrics)  # label names as written, not \u-escaped
     if "confusion_matrix" in metrics:
         matrix = metrics["confusion_matrix"]
         prefix = "" if split == "validation" else f"{split}_"

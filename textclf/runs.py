@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +145,18 @@ def write_json_atomically(path: Path, content: dict) -> Path:
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
         json.dump(content, file, indent=2, ensure_ascii=False)
         file.write("\n")
+    if path.exists():  # a rewritten file keeps its permissions (temporary files are owner-only)
+        shutil.copymode(path, file.name)
     os.replace(file.name, path)
     return path
+
+
+def keep_config_readable(run_dir: str | Path) -> None:
+    """Rewrite the saved config.json with its label names as written: transformers escapes every
+    non-ASCII character ("\\u6b63\\u9762" for 正面), which a student opening the file cannot read."""
+    path = Path(run_dir) / CONFIG
+    if path.is_file():
+        write_json_atomically(path, read_json(path))
 
 
 def is_finished(run_dir: Path) -> bool:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import datasets
 import numpy as np
+import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, has_length
+
+from textclf.problem_types import logits_of
 
 
 class InOrderEvaluationTrainer(Trainer):
@@ -31,6 +34,15 @@ class InOrderEvaluationTrainer(Trainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # as for the other strategies
 
 
+def logits_only(outputs: torch.Tensor | tuple[torch.Tensor, ...], labels: torch.Tensor | None) -> torch.Tensor:
+    """Trainer's `preprocess_logits_for_metrics`: keep each evaluation batch's logits, drop the other outputs.
+
+    T5ForSequenceClassification also returns the encoder's hidden states (rows x tokens x hidden),
+    which the Trainer would otherwise gather for every row: gigabytes for a test set, to be thrown away.
+    """
+    return logits_of(outputs)
+
+
 def length_order(dataset: datasets.Dataset) -> np.ndarray:
     """Row indices, longest first (stable among equal lengths)."""
     return np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")[::-1]
@@ -47,7 +59,7 @@ def predict_in_length_order(trainer: Trainer, dataset: datasets.Dataset, metric_
     data_order = np.empty_like(order)
     data_order[order] = np.arange(len(order))
     label_ids = None if output.label_ids is None else output.label_ids[data_order]
-    return PredictionOutput(output.predictions[data_order], label_ids, output.metrics)
+    return PredictionOutput(logits_of(output.predictions)[data_order], label_ids, output.metrics)
 
 
 def first_rows(dataset: datasets.Dataset, limit: int | None) -> datasets.Dataset:

@@ -1,0 +1,413 @@
+"""Every architecture the course handout names trains, predicts and serves, and texts in any language do.
+
+Tiny models of each architecture (tests/architectures.py) are fine-tuned through run_classification.py
+on a learnable toy task, then served by every Predictor variant, the web demo and a Space bundle.
+A Chinese run goes through the command line and the demo. Fast checks of the parts come first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from architectures import (
+    ARCHITECTURES,
+    BY_NAME,
+    CHINESE_LABELS,
+    build_chinese_bert,
+    build_tiny_model,
+    chinese_rows,
+    toy_corpus,
+    train_tokenizer,
+)
+from conftest import QUICK_TRAINING, hub_offline_flags_restored, run_classification, sentiment_rows, write_csv
+from test_app import confidences, serving, write_tiny_run
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
+
+NAMES = [architecture.name for architecture in ARCHITECTURES]
+LABELS = ("negative", "positive")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Callable[[str], Path]:
+    """Builds an architecture's tiny model on first use (a second or less), then reuses it."""
+    built: dict[str, Path] = {}
+
+    def model(name: str) -> Path:
+        if name not in built:
+            built[name] = build_tiny_model(BY_NAME[name], tmp_path_factory.mktemp(f"tiny-{name}"))
+        return built[name]
+
+    return model
+
+
+@pytest.fixture(scope="module")
+def toy_files(tmp_path_factory) -> Path:
+    """train/validation/test CSV files of the toy task; test.csv has ids and no labels, as Kaggle's."""
+    directory = tmp_path_factory.mktemp("toy-data")
+    rows = sentiment_rows(240, seed=1, labels=LABELS)
+    write_csv(directory / "train.csv", rows[:160])
+    write_csv(directory / "validation.csv", rows[160:])
+    write_csv(directory / "test.csv", toy_test_rows(), columns=["id", "text"])
+    return directory
+
+
+def toy_test_rows() -> list[dict]:
+    return sentiment_rows(40, seed=9, labels=LABELS)
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tiny_models, toy_files, tmp_path_factory) -> Callable[[str], Path]:
+    """Fine-tunes an architecture through run_classification.py (in-process) on first use, then reuses the run."""
+    import run_classification as cli
+
+    runs: dict[str, Path] = {}
+    with hub_offline_flags_restored():
+
+        def run(name: str) -> Path:
+            if name not in runs:
+                output = tmp_path_factory.mktemp(f"run-{name}")
+                cli.main([
+                    "--model_name_or_path", str(tiny_models(name)), "--train_file", str(toy_files / "train.csv"),
+                    "--validation_file", str(toy_files / "validation.csv"), "--test_file", str(toy_files / "test.csv"),
+                    "--do_train", "--do_eval", "--do_predict", "--output_dir", str(output),
+                    *QUICK_TRAINING, "--num_train_epochs", "4", "--learning_rate", "5e-3",
+                    "--per_device_train_batch_size", "16",
+                ])
+                runs[name] = output
+            return runs[name]
+
+        yield run
+
+
+# --- The parts, fast --------------------------------------------------------------------------------
+
+
+def test_predictions_of_a_model_with_several_outputs_come_back_in_data_order():
+    """T5ForSequenceClassification returns its logits with the encoder's hidden states: the Trainer
+    hands both on, and putting them back in data order failed (TypeError: only integer scalar arrays...)."""
+    import datasets
+    from transformers.trainer_utils import PredictionOutput
+
+    from textclf.training import logits_only, predict_in_length_order
+
+    lengths = [2, 5, 3, 5, 1]
+    dataset = datasets.Dataset.from_dict({"input_ids": [[7] * length for length in lengths], "label": [0, 1, 0, 1, 0]})
+
+    class TrainerReturningTwoOutputs:
+        def predict(self, rows, metric_key_prefix):
+            logits = np.array([[float(len(ids)), -float(len(ids))] for ids in rows["input_ids"]])
+            hidden_states = np.zeros((len(rows), 5, 4))
+            metrics = {f"{metric_key_prefix}_loss": 0.1}
+            return PredictionOutput((logits, hidden_states), np.array(rows["label"]), metrics)
+
+    output = predict_in_length_order(TrainerReturningTwoOutputs(), dataset, "test")
+    assert output.predictions[:, 0].tolist() == lengths  # each row's own logits, in data order
+    assert output.label_ids.tolist() == [0, 1, 0, 1, 0]
+    assert logits_only((np.ones((2, 2)), np.zeros((2, 3, 4))), None).shape == (2, 2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_head_and_tail_truncation_keeps_each_tokenizers_own_special_tokens(name):
+    """A long text keeps its first and last tokens between the architecture's own special tokens:
+    [CLS] ... [SEP] for the BERT family, <s> ... </s> for RoBERTa, and only </s> at the end for T5."""
+    from textclf.tokenization import tokenize
+
+    architecture = BY_NAME[name]
+    tokenizer = train_tokenizer(architecture, toy_corpus())
+    assert type(tokenizer).__name__ == architecture.tokenizer_class
+    text = "good " + "the movie was a day " * 6 + "bad"
+    full = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+    encoded = tokenize(tokenizer, [text], max_length=12, tail_tokens=4)
+    tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    assert {key: len(values[0]) for key, values in encoded.items()} == {key: 12 for key in encoded}
+    opening, closing = architecture.ends
+    leading = [opening] if opening else []
+    assert tokens[:len(leading)] == leading and tokens[-1] == closing
+    assert full[:len(leading)] == leading and full[-1] == closing  # the tokenizer's own, not ours
+    head = 12 - len(leading) - 4 - 1
+    assert tokens[len(leading):len(leading) + head] == full[len(leading):len(leading) + head]  # the text's first tokens
+    assert tokens[-5:-1] == full[-5:-1]  # and its last 4
+    assert tokens[len(leading)].endswith("good") and tokens[-2].endswith("bad")
+    # Cut at the end only (upstream's truncation), the closing special token stays too.
+    assert tokenizer.convert_ids_to_tokens(tokenize(tokenizer, [text], max_length=12)["input_ids"][0])[-1] == closing
+
+
+@pytest.mark.parametrize("name, takes_token_types", [("bert", True), ("distilbert", False), ("deberta-v2", True),
+                                                     ("mpnet", False), ("t5", False), ("modernbert", False)])
+def test_token_type_ids_go_only_to_models_that_take_them(tiny_models, name, takes_token_types):
+    """transformers gives distilbert-base-uncased BERT's tokenizer, which returns token_type_ids."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textclf.predictor import model_input_names
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models(name))
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models(name), num_labels=2)
+    names = model_input_names(model, tokenizer)
+    assert names[:2] == ["input_ids", "attention_mask"]
+    assert ("token_type_ids" in names) == takes_token_types
+    if name == "distilbert":
+        assert "token_type_ids" in tokenizer.model_input_names
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, tiny_model) -> Path:
+    return write_tiny_run(tmp_path_factory.mktemp("project"), tiny_model)
+
+
+def served(run: Path, variant: str, caplog) -> tuple[str, list[str]]:
+    """The variant a Predictor actually serves, and the warnings it logged on the way."""
+    from textclf.predictor import Predictor
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="textclf.predictor"):
+        predictor = Predictor.from_run(run, variant=variant)
+    assert predictor.predict_one("good")["positive"] > 0.5
+    return predictor.variant, [r.getMessage() for r in caplog.records if r.name == "textclf.predictor"]
+
+
+@pytest.mark.parametrize("variant, fallback", [("onnx", "fp32"), ("onnx-int8", "int8")])
+def test_a_model_the_exporter_cannot_trace_is_served_by_the_nearest_variant(small_run, tmp_path, monkeypatch, caplog,
+                                                                             variant, fallback):
+    import torch
+
+    def exporter_fails(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::made_up' to ONNX opset version 17 is not supported.")
+
+    run = shutil.copytree(small_run, tmp_path / "run")
+    monkeypatch.setattr(torch.onnx, "export", exporter_fails)
+    served_variant, warnings = served(run, variant, caplog)
+    assert served_variant == fallback
+    assert warnings == [f"{run}: variant {variant} is not available for this bert model: it cannot be exported to "
+                        f"ONNX (Exporting the operator 'aten::made_up' to ONNX opset version 17 is not supported.); "
+                        f"serving {fallback} instead"]
+    assert not list((run / "onnx").glob("*"))  # nothing half-made is cached
+
+
+def test_an_export_that_scores_differently_is_not_served(small_run, tmp_path, monkeypatch, caplog):
+    """A graph traced wrong (fixed to one length, blind to the attention mask) is caught before it serves."""
+    from textclf import predictor
+
+    run = shutil.copytree(small_run, tmp_path / "run")
+    traced = predictor.LogitsOnly.forward
+    monkeypatch.setattr(predictor.LogitsOnly, "forward", lambda self, *inputs: -traced(self, *inputs))
+    served_variant, warnings = served(run, "onnx", caplog)
+    assert served_variant == "fp32"
+    assert len(warnings) == 1 and "scores texts differently from the PyTorch model" in warnings[0]
+    assert not (run / "onnx" / "model.onnx").exists()
+
+
+def test_quantizers_that_fail_fall_back_to_the_unquantized_variant(small_run, tmp_path, monkeypatch, caplog):
+    import onnxruntime.quantization
+
+    from textclf import predictor
+
+    def quantizer_fails(*args, **kwargs):
+        raise ValueError("unsupported operator for quantization")
+
+    run = shutil.copytree(small_run, tmp_path / "run")
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", quantizer_fails)
+    monkeypatch.setattr(predictor, "quantize_linear_layers", quantizer_fails)
+    assert served(run, "onnx-int8", caplog) == ("onnx", [
+        f"{run}: variant onnx-int8 is not available for this bert model: ONNX Runtime cannot quantize its export "
+        "(unsupported operator for quantization); serving onnx instead"])
+    assert (run / "onnx" / "model.onnx").exists() and not (run / "onnx" / "model.int8.onnx").exists()
+    variant, warnings = served(run, "int8", caplog)
+    assert variant == "fp32" and len(warnings) == 1 and "PyTorch cannot quantize it" in warnings[0]
+
+
+def test_report_to_an_integration_that_is_not_installed_names_the_package(capsys, tmp_path):
+    """One error line before anything is loaded (the model path does not even exist), not a traceback."""
+    import run_classification as cli
+
+    from textclf import exit_code_of
+
+    for integration, package in (("wandb", "wandb"), ("comet_ml", "comet-ml")):
+        arguments = ["--model_name_or_path", str(tmp_path / "no-model"), "--train_file", "train.csv", "--do_train",
+                     "--output_dir", str(tmp_path / "out"), "--report_to", integration]
+        assert exit_code_of(lambda: cli.main(arguments)) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"error: --report_to {integration} needs the {package} package")
+        assert error.count("\n") == 1
+        assert f"pip install {package}" in error
+    assert exit_code_of(lambda: cli.main([*arguments[:-1], "made_up"])) == 2
+    assert "not an integration transformers knows" in capsys.readouterr().err
+
+
+# --- Each architecture end to end, slow --------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_architecture_trains_predicts_and_every_variant_agrees(trained_runs, name):
+    """run_classification.py fine-tunes it (train, evaluate, predict); every Predictor variant then
+    gives the probabilities predictions.csv holds, rows in file order."""
+    from textclf.predictor import VARIANTS, Predictor
+
+    run = trained_runs(name)
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    assert config["model_type"] == BY_NAME[name].model_type
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert json.loads((run / "eval_results.json").read_text())["eval_accuracy"] >= 0.9
+    rows = toy_test_rows()
+    table = pd.read_csv(run / "predictions.csv")
+    assert list(table.columns) == ["id", "prediction", "prob_negative", "prob_positive"]
+    assert table["id"].tolist() == [row["id"] for row in rows]
+    assert (table["prediction"] == [row["label"] for row in rows]).mean() >= 0.9  # each row's own prediction
+    predict_results = (run / "predict_results.txt").read_text(encoding="utf-8").splitlines()[1:]
+    assert [line.split("\t")[1] for line in predict_results] == table["prediction"].tolist()
+
+    expected = table[["prob_negative", "prob_positive"]].to_numpy()
+    for variant in VARIANTS:
+        predictor = Predictor.from_run(run, variant=variant)
+        assert predictor.variant == variant  # every variant works for every architecture
+        assert predictor.labels == list(LABELS)
+        probabilities = predictor.predict_proba([row["text"] for row in rows])
+        tolerance = 1e-4 if variant in ("fp32", "onnx") else 0.1  # int8 weights move scores a little
+        assert np.abs(probabilities - expected).max() < tolerance, variant
+        assert (probabilities.argmax(1) == expected.argmax(1)).all(), variant
+
+
+@pytest.mark.slow
+def test_sentencepiece_model_in_the_demo_and_its_space(trained_runs, tmp_path):
+    """A T5 run (Unigram tokenizer, encoder-decoder) served by app.py, and by the Space build_space.py
+    bundles: the bundle has every tokenizer file it needs and scores texts as the run does."""
+    import app
+    import build_space
+    from gradio_client import Client
+    from transformers import AutoTokenizer
+
+    from textclf.predictor import Predictor
+
+    run = trained_runs("t5")
+    rows = toy_test_rows()[:6]
+    expected = pd.read_csv(run / "predictions.csv").head(len(rows))
+    with serving(app.create_app(run, run.parent)) as url:  # the demo's default variant, onnx
+        client = Client(url, verbose=False)
+        for row, (_, prediction) in zip(rows, expected.iterrows()):
+            result = client.predict(row["text"], api_name="/predict")
+            assert result["label"] == prediction["prediction"]
+            assert confidences(result)["positive"] == pytest.approx(prediction["prob_positive"], abs=1e-4)
+
+    build_space.build_space(run, tmp_path / "space", "t5-demo", "📝")
+    bundled = tmp_path / "space" / "experiments" / run.name
+    bundled_files = {path.name for path in bundled.iterdir()}
+    assert {"tokenizer.json", "tokenizer_config.json", "config.json", "model.safetensors"} <= bundled_files
+    assert type(AutoTokenizer.from_pretrained(bundled)).__name__ == "T5Tokenizer"
+    texts = [row["text"] for row in toy_test_rows()]
+    np.testing.assert_allclose(Predictor.from_run(bundled).predict_proba(texts),
+                               Predictor.from_run(run).predict_proba(texts), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_task_script_trains_a_non_bert_model_given_as_a_directory(tiny_models, tmp_path):
+    """`MODEL=<dir> bash scripts/train_tweets.sh` with a T5: the script's bf16 and length-grouped batches included."""
+    from test_scripts import run_script, write_raw_tweets
+
+    raw = tmp_path / "raw"
+    test_rows_written = write_raw_tweets(raw, test_count=30)
+    run_script("train_tweets.sh", tmp_path, tiny_models("t5"), raw, EPOCHS="4", LR="3e-3")
+    assert json.loads((tmp_path / "run/config.json").read_text())["model_type"] == "t5"
+    assert json.loads((tmp_path / "run/validation_metrics.json").read_text())["accuracy"] >= 0.8
+    submission = pd.read_csv(tmp_path / "run/submission.csv")
+    assert submission["id"].tolist() == [row["id"] for row in test_rows_written]
+
+
+@pytest.mark.slow
+def test_report_to_tensorboard_writes_event_files_into_the_run(tiny_model, toy_files, tmp_path, offline_mode_undone):
+    """As the Hugging Face docs show it: `--report_to tensorboard`, then `tensorboard --logdir <run>`."""
+    import run_classification as cli
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    output = tmp_path / "run"
+    cli.main(["--model_name_or_path", str(tiny_model), "--train_file", str(toy_files / "train.csv"), "--do_train",
+              "--output_dir", str(output), *QUICK_TRAINING, "--num_train_epochs", "1", "--logging_steps", "5",
+              "--report_to", "tensorboard"])
+    event_files = list(output.glob("runs/*/events.out.tfevents.*"))
+    assert len(event_files) == 1
+    events = EventAccumulator(str(event_files[0].parent))
+    events.Reload()
+    assert len(events.Scalars("train/loss")) == 4  # 160 rows, batches of 8, a loss every 5 steps
+
+
+# --- Chinese ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chinese_run(tmp_path_factory) -> Path:
+    """A tiny Chinese BERT fine-tuned on Chinese texts with Chinese label names, through the command line."""
+    directory = tmp_path_factory.mktemp("chinese")
+    model = build_chinese_bert(directory / "bert-chinese")
+    rows = chinese_rows(240, seed=1)
+    write_csv(directory / "train.csv", rows[:160])
+    write_csv(directory / "validation.csv", rows[160:])
+    write_csv(directory / "test.csv", chinese_rows(40, seed=9), columns=["id", "text"])
+    result = run_classification(
+        "--model_name_or_path", str(model), "--train_file", "train.csv", "--validation_file", "validation.csv",
+        "--test_file", "test.csv", "--do_train", "--do_eval", "--do_predict", "--output_dir", "out",
+        *QUICK_TRAINING, "--num_train_epochs", "4", cwd=directory,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return directory / "out"
+
+
+@pytest.mark.slow
+def test_chinese_texts_and_labels_through_the_command_line(chinese_run):
+    """Label names are readable in every file a student opens, never \\u-escaped."""
+    first, second = sorted(CHINESE_LABELS)  # class ids in sorted order, as for any label names
+    config = (chinese_run / "config.json").read_text(encoding="utf-8")
+    assert f'"0": "{first}"' in config and f'"1": "{second}"' in config and "\\u" not in config
+    assert json.loads((chinese_run / "eval_results.json").read_text())["eval_accuracy"] >= 0.9
+    table = pd.read_csv(chinese_run / "predictions.csv", encoding="utf-8")
+    assert list(table.columns) == ["id", "prediction", f"prob_{first}", f"prob_{second}"]
+    expected = [row["label"] for row in chinese_rows(40, seed=9)]
+    assert (table["prediction"] == expected).mean() >= 0.9
+    predict_results = (chinese_run / "predict_results.txt").read_text(encoding="utf-8").splitlines()
+    assert predict_results[1:] == [f"{index}\t{label}" for index, label in enumerate(table["prediction"])]
+    assert f"2 classes: {first}, {second}" in (chinese_run / "report.md").read_text(encoding="utf-8")
+    metrics = (chinese_run / "validation_metrics.json").read_text(encoding="utf-8")
+    assert first in metrics and second in metrics and "\\u" not in metrics
+    assert first in (chinese_run / "run_info.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_chinese_run_in_the_demo_and_its_csv_tab(chinese_run, tmp_path):
+    import app
+    from gradio_client import Client, handle_file
+
+    negative, positive = CHINESE_LABELS
+    with serving(app.create_app(chinese_run, chinese_run.parent)) as url:
+        client = Client(url, verbose=False)
+        result = client.predict("今天，天气，很好。", api_name="/predict")
+        assert result["label"] == positive and set(confidences(result)) == set(CHINESE_LABELS)
+        assert client.predict("这个饭店，让我很失望", api_name="/predict")["label"] == negative
+        rows = [{"编号": 1, "评论": "朋友，喜欢，电影"}, {"编号": 2, "评论": "新闻，讨厌"}]
+        upload = write_csv(tmp_path / "评论.csv", rows)
+        path, _preview = client.predict(handle_file(str(upload)), "评论", chinese_run.name, api_name="/predict_csv")
+    table = pd.read_csv(path, encoding="utf-8")
+    assert list(table.columns) == ["编号", "评论", "prediction", *(f"prob_{label}" for label in sorted(CHINESE_LABELS))]
+    assert table["prediction"].tolist() == [positive, negative]
+
+
+@pytest.mark.slow
+def test_chinese_run_as_a_space(chinese_run, tmp_path):
+    import build_space
+    import yaml
+
+    from textclf.predictor import Predictor
+
+    negative, positive = CHINESE_LABELS
+    build_space.build_space(chinese_run, tmp_path / "space", "chinese-demo", "📝")
+    readme = (tmp_path / "space" / "README.md").read_text(encoding="utf-8")
+    description = yaml.safe_load(readme.split("---\n")[1])["short_description"]
+    assert description == f"{', '.join(sorted(CHINESE_LABELS))} classifier"
+    predictor = Predictor.from_run(tmp_path / "space" / "experiments" / chinese_run.name)
+    scores = predictor.predict_one("朋友，很好，今天")
+    assert set(scores) == set(CHINESE_LABELS) and max(scores, key=scores.get) == positive
