@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textclf import exit_code_of
 from textclf.benchmarks import RESULTS_FILE, update_section
 from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
 from textclf.runs import TRAIN_COMMAND, RunInfo, find_data_file, is_finished
@@ -174,4 +175,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code_of(main))
