@@ -30,7 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from textclf import UserInputError  # noqa: E402
+from textclf import INTERRUPTED_EXIT_CODE, UserInputError, exit_code_of  # noqa: E402
 from textclf.calibration import Calibration  # noqa: E402
 from textclf.explain import explain  # noqa: E402
 from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
@@ -338,13 +338,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    try:
-        demo = create_app(arguments.run, arguments.experiments_dir, arguments.variant)
-    except UserInputError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
-    demo.launch(server_name=arguments.host, server_port=arguments.port, ssr_mode=False)
-    return 0
+    code = exit_code_of(lambda: create_app(arguments.run, arguments.experiments_dir, arguments.variant).launch(
+        server_name=arguments.host, server_port=arguments.port, ssr_mode=False
+    ))
+    # Serving stops only on Ctrl-C, which Gradio reports in one line ("Keyboard interruption ...").
+    return INTERRUPTED_EXIT_CODE if code == 0 else code
 
 
 if __name__ == "__main__":

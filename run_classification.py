@@ -10,7 +10,10 @@ the Hugging Face docs work verbatim. Differences, all deliberate:
   hub model that cannot be reached fails at once with what to do;
 - upstream bugs users hit are fixed (phantom `None` class from an unlabelled test file, list labels
   on datasets 5.x, f1 on more than two classes, `"\\n"` delimiters, ...), and bad input gets a
-  one-line error instead of a traceback.
+  one-line error instead of a traceback;
+- an interrupted run continues where it stopped when the same command is run again: training from its
+  last checkpoint (as transformers 4.x examples did; `--overwrite_output_dir` starts again), evaluation
+  and prediction from their last saved chunk, without training again once training has finished.
 
 Run `python run_classification.py --help` for every argument.
 """
@@ -58,6 +61,7 @@ from textclf.data import (
     source_of,
     unescape_delimiter,
 )
+from textclf.faults import kill_point
 from textclf.labels import (
     LABEL,
     apply_class_names,
@@ -87,7 +91,9 @@ from textclf.problem_types import (
     SINGLE_LABEL,
     prediction_names,
 )
+from textclf.progress import ResumePoint, clean_up_finished, mark_trained, plan_training
 from textclf.report import write_run_report
+from textclf.resume import ResumableTrainer, ResumableTrainingArguments, predict_in_chunks, resume_callbacks
 from textclf.runs import (
     CALIBRATION,
     EVAL_PREDICTIONS,
@@ -95,10 +101,11 @@ from textclf.runs import (
     RUN_INFO,
     TEST_PREDICTIONS,
     RunInfo,
+    begin_writing,
     keep_config_readable,
 )
 from textclf.tokenization import tokenize
-from textclf.training import InOrderEvaluationTrainer, first_rows, length_order, logits_only, predict_in_length_order
+from textclf.training import first_rows, length_order, logits_only
 
 logger = logging.getLogger(__name__)
 
@@ -358,9 +365,9 @@ class ModelArguments:
 DEFAULT_METRICS = {REGRESSION: "mse", MULTI_LABEL: "f1", SINGLE_LABEL: "accuracy"}
 
 
-def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataTrainingArguments, TrainingArguments]:
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataTrainingArguments, ResumableTrainingArguments]:
     distribute_over_cpu_processes_without_accelerator()
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, ResumableTrainingArguments))
     if len(argv) == 1 and argv[0].endswith(".json"):
         # A single .json argument holds all the arguments.
         if not os.path.isfile(argv[0]):
@@ -616,8 +623,21 @@ def main(argv: list[str] | None = None) -> None:
         token=model_args.token,
         trust_remote_code=model_args.trust_remote_code,
     )
+
+    # Where training starts: from scratch, from the last checkpoint, or not at all (textclf/progress.py).
+    output_dir = training_args.output_dir
+    settings = training_settings(model_args, data_args, training_args, text_columns)
+    resume = ResumePoint()
+    with training_args.main_process_first(desc="finding where to resume"):
+        if training_args.do_train:
+            resume = plan_training(output_dir, settings, training_args.overwrite_output_dir,
+                                   training_args.resume_from_checkpoint, training_args.should_save)
+        if training_args.should_save:
+            begin_writing(output_dir)
+    # The model that evaluates and predicts: trained here, or trained by the interrupted run.
+    trained_model_dir = output_dir if training_args.do_train else model_source.path
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_source.path,
+        output_dir if resume.trained else model_source.path,
         config=config,
         cache_dir=model_args.cache_dir,
         revision=model_args.model_revision,
@@ -674,7 +694,7 @@ def main(argv: list[str] | None = None) -> None:
         pad_to_multiple_of = 8 if training_args.fp16 or training_args.bf16 else None
         data_collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
-    trainer = InOrderEvaluationTrainer(
+    trainer = ResumableTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -684,10 +704,11 @@ def main(argv: list[str] | None = None) -> None:
         preprocess_logits_for_metrics=logits_only,
         processing_class=tokenizer,
         data_collator=data_collator,
+        callbacks=resume_callbacks(training_args, resume.checkpoint),
     )
 
-    if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    if training_args.do_train and not resume.trained:
+        train_result = trainer.train(resume_from_checkpoint=resume.checkpoint)
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)
         trainer.save_model()  # Saves the tokenizer too for easy upload
@@ -696,13 +717,17 @@ def main(argv: list[str] | None = None) -> None:
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
+        kill_point("train:saved")
+        if trainer.is_world_process_zero():
+            mark_trained(output_dir, settings)  # a rerun now goes straight to evaluation and prediction
+        kill_point("train:trained")
 
-    output_dir = training_args.output_dir
     evaluation = None
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
         # predict() rather than evaluate(): the same metrics, and the predictions for the report.
-        evaluation = predict_in_length_order(trainer, eval_dataset, metric_key_prefix="eval")
+        evaluation = predict_in_chunks(trainer, eval_dataset, "eval", output_dir, training_args.prediction_chunk_rows,
+                                       trained_model_dir)
         metrics = evaluation.metrics
         metrics["eval_samples"] = len(eval_dataset)
         trainer.log(metrics)
@@ -720,7 +745,8 @@ def main(argv: list[str] | None = None) -> None:
         test_is_scored = LABEL in predict_dataset.features and every_row_labelled(predict_dataset, task)
         if LABEL in predict_dataset.features and not test_is_scored:
             predict_dataset = predict_dataset.remove_columns(LABEL)
-        prediction = predict_in_length_order(trainer, predict_dataset, metric_key_prefix="test")
+        prediction = predict_in_chunks(trainer, predict_dataset, "test", output_dir, training_args.prediction_chunk_rows,
+                                       trained_model_dir)
         if test_is_scored:
             metrics = prediction.metrics
             metrics["test_samples"] = len(predict_dataset)
@@ -743,7 +769,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer.create_model_card(**kwargs)
 
     if trainer.is_world_process_zero():
-        RunInfo(
+        info = RunInfo(
             model=model_source.display_name,
             model_path=model_source.path,
             parameters=model.num_parameters(),
@@ -762,8 +788,31 @@ def main(argv: list[str] | None = None) -> None:
             wall_time_seconds=round(time.monotonic() - started, 1),
             command=shlex.join(["python", "run_classification.py", *arguments]),
             class_names=class_names,
-        ).write(output_dir)
+            finished=False,  # the report reads it; marked finished once everything else is written
+            resumed_from=resume.description,
+        )
+        info.write(output_dir)
         write_run_report(output_dir)
+        kill_point("report:written")
+        clean_up_finished(output_dir, keep_checkpoints=training_args.keep_checkpoints or not training_args.do_train)
+        info.write_finished(output_dir)
+
+
+def training_settings(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: TrainingArguments,
+                      text_columns: list[str]) -> dict:
+    """What an interrupted training may only be continued with: the same model, data and hyperparameters (as given)."""
+    return {
+        "model_name_or_path": model_args.model_name_or_path,
+        "train_file": data_args.train_file,
+        "dataset_name": data_args.dataset_name,
+        "dataset_config_name": data_args.dataset_config_name,
+        "text_columns": text_columns,
+        "label_column_name": data_args.label_column_name,
+        "shuffle_train_dataset": data_args.shuffle_train_dataset,
+        "shuffle_seed": data_args.shuffle_seed,
+        "max_steps": training_args.max_steps,
+        **run_hyperparameters(data_args, training_args, data_args.max_seq_length, data_args.truncation_tail_tokens),
+    }
 
 
 def run_hyperparameters(data_args: DataTrainingArguments, training_args: TrainingArguments, max_seq_length: int,
@@ -790,7 +839,7 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
 
 def cli() -> int:
     """Entry point: problems with the user's input become one `error:` line and exit code 2."""
-    return exit_code_of(main)
+    return exit_code_of(main, interrupted_hint="; run the same command again to continue where it stopped")
 
 
 def _mp_fn(index):

@@ -44,6 +44,7 @@ from textclf.runs import (
     PREDICT_RESULTS,
     TEST_PREDICTIONS,
     RunInfo,
+    begin_writing,
 )
 
 logger = logging.getLogger("tfidf_baseline")
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     train_seconds = fit(pipeline, texts_of(train, text_columns, args.text_column_delimiter), train_ids, sources["train"])
     logger.info("Fitted on %d rows in %.1f s", train.num_rows, train_seconds)
 
+    begin_writing(output_dir)  # a run that was there no longer counts as finished
     output_dir.mkdir(parents=True, exist_ok=True)
     results = {"train": timing_results("train", train.num_rows, train_seconds)}
     if "validation" in raw:
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     save_model(pipeline, labels, output_dir)
 
     vectorizer, classifier = pipeline.named_steps["tfidf"], pipeline.named_steps["logreg"]
-    RunInfo(
+    info = RunInfo(
         model=BASELINE_MODEL,
         model_path=str(output_dir / BASELINE_MODEL_FILE),
         parameters=int(classifier.coef_.size + classifier.intercept_.size),
@@ -244,8 +246,11 @@ def main(argv: list[str] | None = None) -> None:
         wall_time_seconds=round(time.monotonic() - started, 1),
         command=shlex.join(["python", "tfidf_baseline.py", *arguments]),
         class_names=class_names,
-    ).write(output_dir)
+        finished=False,  # the report reads it; marked finished once the report is written
+    )
+    info.write(output_dir)
     logger.info("Done: read %s", write_run_report(output_dir))
+    info.write_finished(output_dir)
 
 
 def cli() -> int:

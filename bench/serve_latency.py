@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textclf import exit_code_of
 from textclf.benchmarks import RESULTS_FILE, update_section
 from textclf.explain import explain
 from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
@@ -238,4 +239,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code_of(main))

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textclf import exit_code_of
 from textclf.benchmarks import (
     RESULTS_FILE,
     commands_section,
@@ -40,6 +41,7 @@ from textclf.benchmarks import (
     update_section,
 )
 from textclf.offline import DEFAULT_MODEL, REPO_ROOT, resolve_model_name_or_path
+from textclf.preparation import incomplete_reason
 
 logger = logging.getLogger("train_speed")
 QUICK_TRAIN_SAMPLES = 640
@@ -79,8 +81,8 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def ensure_tweets_data(data_dir: Path) -> None:
-    """Prepare the splits the task script would, from the raw Kaggle files, when they are missing."""
-    if (data_dir / "train.csv").exists() and (data_dir / "validation.csv").exists():
+    """Prepare the splits the task script would, from the raw Kaggle files, when they are missing or incomplete."""
+    if incomplete_reason(data_dir) is None:
         return
     for raw in (REPO_ROOT / "data/raw/tweets", REPO_ROOT.parent / "shared/data/tweets"):
         if raw.is_dir():
@@ -124,7 +126,7 @@ def upstream_command(model: str, data_dir: Path, output_dir: Path, max_seq_lengt
         "--do_train", "--shuffle_train_dataset", "--seed", "42",
         "--max_seq_length", str(max_seq_length), "--pad_to_max_length", str(static_padding),
         "--per_device_train_batch_size", "32", "--learning_rate", "2e-5", "--num_train_epochs", "1",
-        "--save_strategy", "no", "--output_dir", str(output_dir),
+        "--save_strategy", "no", "--output_dir", str(output_dir), "--overwrite_output_dir",
     ]
     if evaluate:
         command.append("--do_eval")
@@ -238,4 +240,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code_of(main))

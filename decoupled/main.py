@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     # The hyperparameters: every flag but the files, the columns, the metric and the model (the report shows those).
     settings = {name: value for name, value in vars(args).items()
                 if not name.endswith(("_file", "_dir", "_name", "_names", "_path"))}
-    RunInfo(
+    info = RunInfo(
         model=source.display_name, model_path=source.path, parameters=model.num_parameters(), task=SINGLE_LABEL,
         labels=labels, metric=args.metric_name, text_columns=text_columns, label_column=args.label_column_name or LABEL,
         data={split: {"file": files[split], "rows": len(data[split])} for split in data},
@@ -171,9 +171,12 @@ def main(argv: list[str] | None = None) -> None:
         device=str(model.device), wall_time_seconds=round(time.monotonic() - started, 1),
         command=shlex.join(["python", "decoupled/main.py", *argv]),
         class_names=class_names,  # submission.csv maps the names back to the data's values
-        model_code=Path(inspect.getfile(DecoupledClassifier)).name,  # modeling.py, which the run loads with
-    ).write(out)  # last: a run folder with its run_info.json is a finished run
+        model_code=Path(inspect.getfile(DecoupledClassifier)).name,  # modeling.py: the model loads with its own code
+        finished=False,  # the report reads it; the run counts as finished only once the report is written
+    )
+    info.write(out)
     write_run_report(out)  # report.md, validation_metrics.json, confusion matrix, learning curves, submission.csv
+    info.write_finished(out)  # last: the demo and the comparison serve only finished runs
     logger.info("Done: read %s", out / "report.md")
 
 

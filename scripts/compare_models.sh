@@ -74,7 +74,7 @@ task_setting() {  # the per-task variable: task_setting imdb TRAIN_ROWS -> $IMDB
 
 prepare_task_data() {  # DATA_ROOT/<task> from the raw files, as scripts/lib/run_task.sh does
   local task=$1 data_dir=$2 raw_dir="" candidate
-  [ -f "$data_dir/train.csv" ] && return
+  python -m textclf.preparation is-complete "$data_dir" && return  # PROTOCOL.txt, written last, is there
   for candidate in ${RAW_ROOT:+"$RAW_ROOT/$task"} "data/raw/$task" "../shared/data/$task"; do
     if [ -d "$candidate" ]; then raw_dir=$candidate; break; fi
   done
@@ -93,8 +93,8 @@ zoo_models_missing() {  # the zoo aliases among MODELS that models/ does not hol
   done
 }
 
-run_is_finished() {
-  [ -f "$1/report.md" ] && [ -f "$1/test_metrics.json" ]
+run_is_finished() {  # its run_info.json, written last, says so (textclf/runs.py)
+  python -m textclf.runs is-finished "$1" 2>/dev/null
 }
 
 train_baseline() {  # task_dir run_dir train_file label_column
@@ -110,7 +110,8 @@ train_transformer() {  # task_dir run_dir model label_column max_seq_length
     --max_seq_length "$5" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
     --learning_rate "$(learning_rate_of "$(basename "$3")")" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP" \
     --seed "$SEED" --train_sampling_strategy group_by_length --bf16 "$BF16" --optim adamw_torch_fused \
-    --save_strategy no --logging_steps 10 --report_to none --disable_tqdm true --output_dir "$2"
+    --save_strategy no --logging_steps 10 --report_to none --disable_tqdm true --output_dir "$2" \
+    $(python -m textclf.progress flags "$2")  # an interrupted run's trained model is reused, else from scratch
 }
 
 ZOO_ALIASES=$(python -m textclf.zoo --aliases)

@@ -20,6 +20,8 @@ OPTIM=${OPTIM:-adamw_torch_fused}       # fused AdamW: a step in 13 ms instead o
 SAMPLING=${SAMPLING:-group_by_length}   # batches of similar lengths, which pad little (upstream's --group_by_length)
 EVAL_STRATEGY=${EVAL_STRATEGY:-epoch}   # score validation after each epoch (learning curves); "no": only at the end
 SAVE_STRATEGY=${SAVE_STRATEGY:-no}
+SAVE_EVERY_MINUTES=${SAVE_EVERY_MINUTES:-5}  # a checkpoint every 5 minutes of training: stopped, the same command continues from it
+OVERWRITE=${OVERWRITE:-}                # 1: start again from scratch instead of continuing an interrupted run
 LOGGING_STEPS=${LOGGING_STEPS:-20}
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (text = title + description, see textclf/tasks.py)
 CALIBRATE=${CALIBRATE:-false}           # true: temperature-scale the test predictions' and the demo's probabilities

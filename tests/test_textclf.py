@@ -140,8 +140,10 @@ def test_installed_model_is_found_by_any_of_its_names():
 
 def test_legacy_arguments_are_translated():
     translate = translate_legacy_arguments
-    assert translate(["--overwrite_output_dir", "--do_train"]) == ["--do_train"]
-    assert translate(["--overwrite_output_dir", "True", "--do_train"]) == ["--do_train"]
+    assert translate(["--save_safetensors", "--do_train"]) == ["--do_train"]
+    assert translate(["--save_safetensors", "True", "--do_train"]) == ["--do_train"]
+    # --overwrite_output_dir means what it meant in transformers 4.x again (textclf/resume.py): passed on.
+    assert translate(["--overwrite_output_dir", "True", "--do_train"]) == ["--overwrite_output_dir", "True", "--do_train"]
     assert translate(["--evaluation_strategy=epoch"]) == ["--eval_strategy=epoch"]
     assert translate(["--group_by_length"]) == ["--train_sampling_strategy", "group_by_length"]
     assert translate(["--group_by_length", "False", "--x"]) == ["--x"]

@@ -5,19 +5,68 @@ column, an unreachable hub); the command-line entry points turn it into a one-li
 """
 
 
+import errno
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+# What a shell reports for a command stopped by Ctrl-C (128 + SIGINT); scripts and CI rely on it.
+INTERRUPTED_EXIT_CODE = 130
+# Libraries that write through their own I/O layer (safetensors, torch.save) report a full disk in words.
+DISK_FULL_WORDS = ("No space left on device", "StorageFull")
 
 
 class UserInputError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
 
 
-def exit_code_of(main: Callable[[], object]) -> int:
-    """Run a command-line entry point: a UserInputError becomes one `error:` line and exit code 2."""
+def exit_code_of(main: Callable[[], object], interrupted_hint: str = "") -> int:
+    """Run a command-line entry point, the one place where errors become exit codes.
+
+    A UserInputError or a full disk becomes one `error:` line and exit code 2; Ctrl-C one line and
+    exit code 130 (`interrupted_hint` says what the user can do next). Never a traceback for these.
+    """
     try:
         main()
     except UserInputError as error:
-        sys.stderr.write(f"error: {' '.join(str(error).split())}\n")
-        return 2
+        return report_error(str(error))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"interrupted (Ctrl-C){interrupted_hint}\n")
+        return INTERRUPTED_EXIT_CODE
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        where = next((f"{cause.filename}: " for cause in causes(error) if isinstance(cause, OSError) and cause.filename), "")
+        return report_error(f"{where}no space left on device; free some space and run the same command again")
     return 0
+
+
+def report_error(message: str) -> int:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    return 2
+
+
+def causes(error: BaseException | None) -> Iterator[BaseException]:
+    """`error` and the errors it was raised from or while handling."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, says the disk is full."""
+    return any(
+        (isinstance(cause, OSError) and cause.errno == errno.ENOSPC) or any(words in str(cause) for words in DISK_FULL_WORDS)
+        for cause in causes(error)
+    )
+
+
+def answer_about_directory(argv: list[str], question: str, problem_of: Callable[[Path], str | None], then: str = "") -> None:
+    """`python -m textclf.<module> <question> DIR`, asked by the shell scripts: exit code 0 when
+    `problem_of(DIR)` finds nothing, else 1, with the problem (and `then`, what happens next) on stderr."""
+    if len(argv) != 2 or argv[0] != question:
+        raise UserInputError(f"usage: {question} DIR")
+    problem = problem_of(Path(argv[1]))
+    if problem is not None:
+        sys.stderr.write(f"{argv[1]}: {problem}{then}\n")
+        sys.exit(1)

@@ -24,7 +24,15 @@ import pandas as pd
 
 from textclf import UserInputError, exit_code_of
 from textclf.report import markdown_table
-from textclf.runs import ALL_RESULTS, RUN_INFO, WEIGHT_FILES, RunInfo, read_optional_json
+from textclf.runs import (
+    ALL_RESULTS,
+    RUN_INFO,
+    WEIGHT_FILES,
+    RunInfo,
+    looks_like_a_run,
+    read_optional_json,
+    unfinished_reason,
+)
 from textclf.tables import read_table
 
 logger = logging.getLogger(__name__)
@@ -134,9 +142,14 @@ def precision_of(info: RunInfo) -> str:
 
 
 def load_run(run_dir: Path) -> dict | None:
-    """One comparison row, or None for a folder that holds no finished run."""
+    """One comparison row, or None for a folder that holds no finished run (said when it holds an unfinished one)."""
+    reason = unfinished_reason(run_dir)
+    if reason is not None:
+        if looks_like_a_run(run_dir):
+            logger.warning("Leaving out %s: %s", run_dir, reason)
+        return None
     prefix, metrics = scored_split(run_dir)
-    if not (run_dir / RUN_INFO).is_file() or not metrics:
+    if not metrics:
         return None
     info = RunInfo.read(run_dir)
     results = read_optional_json(run_dir / ALL_RESULTS)

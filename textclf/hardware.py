@@ -11,9 +11,12 @@ the answer comes from timing one matmul in each precision rather than from a lis
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
+
+from textclf import exit_code_of
 
 # bf16 must beat fp32 by this much to be worth its small loss of precision.
 BF16_MIN_SPEEDUP = 1.5
@@ -50,4 +53,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code_of(main))

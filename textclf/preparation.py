@@ -16,11 +16,19 @@ split only loses rows without text or label, and these are logged.
 Train and validation rows are shuffled with the seed (the IMDb files are sorted by label);
 an official test split keeps its file order. Same inputs and seed give byte-identical
 outputs.
+
+The files are written into a hidden folder beside the output and moved into place when complete,
+PROTOCOL.txt last: an interrupted or failed run (Ctrl-C, a kill, a full disk) never leaves a folder
+that looks prepared. `python -m textclf.preparation is-complete DIR` is how the scripts tell.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +36,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from textclf import UserInputError
+from textclf import UserInputError, answer_about_directory, exit_code_of
 from textclf.corpora import (
     CARVE_BANNER,
     TaskData,
@@ -39,6 +47,7 @@ from textclf.corpora import (
     load_tweets,
     load_user_files,
 )
+from textclf.faults import kill_point
 from textclf.missing import is_none_nan_or_blank
 from textclf.tables import one_line
 
@@ -46,7 +55,8 @@ LOGGER = logging.getLogger("prepare_data")
 
 DEFAULT_VAL_SIZE = 0.1
 DEFAULT_TEST_SIZE = 0.1
-PROTOCOL = "PROTOCOL.txt"
+PROTOCOL = "PROTOCOL.txt"  # written last: a prepared folder without it is incomplete
+SPLITS = ("train", "validation", "test")  # <split>.csv
 
 
 @dataclass
@@ -241,16 +251,55 @@ def summarize_splits(splits: dict[str, pd.DataFrame], text_column: str,
 
 def write_splits(splits: dict[str, pd.DataFrame], output_dir: Path) -> list[Path]:
     """Write ``<split>.csv`` files (UTF-8, LF, minimal quoting: embedded newlines are quoted)."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, df in splits.items():
-            path = output_dir / f"{name}.csv"
-            df.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
-            paths.append(path)
-    except OSError as exc:
-        raise UserInputError(f"{output_dir}: cannot write output ({one_line(exc)})") from None
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in splits.items():
+        path = output_dir / f"{name}.csv"
+        df.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        paths.append(path)
+        kill_point(f"prepare:wrote-{path.name}")
     return paths
+
+
+def publish_prepared(target: Path, fill: Callable[[Path], None]) -> None:
+    """`fill` writes the prepared files into a hidden folder beside `target`; then they move into place.
+
+    A new `target` appears whole, with one rename. In an existing one (prepared before, or left
+    half-prepared), PROTOCOL.txt goes first and comes back last, so the folder counts as incomplete
+    until every file is in place; files of its own that we did not write (an audit/) stay. On a
+    failure the hidden folder is removed; a rerun removes one left by a kill.
+    """
+    target = Path(target)
+    work = target.with_name(f".{target.name}.partial")
+    try:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        fill(work)
+        kill_point("prepare:before-publish")
+        if not target.exists():
+            work.rename(target)
+            return
+        (target / PROTOCOL).unlink(missing_ok=True)
+        for path in sorted(work.iterdir(), key=lambda path: path.name == PROTOCOL):
+            os.replace(path, target / path.name)
+            kill_point(f"prepare:moved-{path.name}")
+    except OSError as exc:
+        raise UserInputError(f"{target}: cannot write output ({one_line(exc)})") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def incomplete_reason(directory: Path) -> str | None:
+    """Why `directory` is not a complete output of prepare_data.py, or None when it is."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return "not prepared yet"
+    if not (directory / PROTOCOL).is_file():
+        return f"incomplete, an interrupted preparation (no {PROTOCOL}, which prepare_data.py writes last)"
+    missing = [f"{split}.csv" for split in SPLITS if not (directory / f"{split}.csv").is_file()]
+    if missing:
+        return f"incomplete (no {', '.join(missing)})"
+    return None
 
 
 def write_protocol(output_dir: Path, options: PreparationOptions, data: TaskData,
@@ -339,12 +388,22 @@ def prepare(options: PreparationOptions) -> None:
                                "(the official test split is not changed)",
                                pair, overlaps[pair], pair.split("/")[0])
 
-    paths = write_splits(splits, options.output_dir)
     summary = summarize_splits(splits, text, label)
-    protocol = write_protocol(options.output_dir, options, data, reports, summary, overlaps)
+
+    def fill(directory: Path) -> None:
+        write_splits(splits, directory)
+        write_protocol(directory, options, data, reports, summary, overlaps)
+
+    publish_prepared(options.output_dir, fill)
     LOGGER.info("summary (text length in words):")
     for line in summary:
         LOGGER.info("  %s", line)
-    LOGGER.info("wrote %s", ", ".join(str(p) for p in paths + [protocol]))
+    LOGGER.info("wrote %s", ", ".join(str(options.output_dir / name) for name in [*(f"{s}.csv" for s in splits), PROTOCOL]))
     if data.carved:
         LOGGER.warning("%s", CARVE_BANNER)
+
+
+
+if __name__ == "__main__":
+    # For the scripts: exit code 0 when DIR is completely prepared; else they prepare it again.
+    sys.exit(exit_code_of(lambda: answer_about_directory(sys.argv[1:], "is-complete", incomplete_reason, "; preparing it")))

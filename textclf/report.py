@@ -224,6 +224,8 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
             f"the whole run {info.wall_time_seconds:.0f} s on {info.device}.",
             "",
         ]
+    if info.resumed_from:
+        lines += [f"Interrupted, then continued from {info.resumed_from} by running the same command again.", ""]
     for split, metrics in scores.items():
         if metrics:
             lines += metrics_section(split, metrics, info.data)

@@ -2,8 +2,11 @@
 
 Every trainer (run_classification.py, tfidf_baseline.py) writes a run folder; the report, the model
 comparison, the split study, the web demo, the Space builder and the benchmarks read it. They all
-take the names below and `RunInfo` from here. A run is finished when it has its run_info.json
-(written last, after training and evaluation), its config.json and its weights.
+take the names below and `RunInfo` from here. A run is finished when its run_info.json says so: the
+trainers write it unfinished (the report reads it), then the report, then mark it finished as their
+very last write, so a run interrupted at any point never counts as finished. Readers skip unfinished
+runs and say why (`unfinished_reason`); an interrupted run continues with the same command
+(textclf/progress.py).
 
 This module imports nothing heavy, so a Hugging Face Space can ship it next to app.py.
 """
@@ -15,12 +18,13 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textclf import UserInputError
+from textclf import UserInputError, answer_about_directory, exit_code_of
 from textclf.missing import is_none_nan_or_empty
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,10 @@ RELIABILITY = "reliability.png"  # reliability diagram
 # Written by build_space.py: a Space ships a few example texts instead of the data files.
 EXAMPLES_FILE = "examples.json"
 TRANSFORMER_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+# Left by an unfinished run so that the same command continues it (textclf/progress.py); removed when it finishes.
+PROGRESS = "progress.json"  # the run's settings and whether training has finished
+PREDICTION_CHUNKS = "prediction_chunks"  # logits of evaluation and prediction, a chunk of rows at a time
+CHECKPOINT_PREFIX = "checkpoint"  # transformers' checkpoint-<step> folders (trainer_utils.PREFIX_CHECKPOINT_DIR)
 BASELINE_MODEL = "tfidf-logreg"  # the TF-IDF + logistic regression baseline (tfidf_baseline.py)
 BASELINE_MODEL_FILE = "model.joblib"  # its fitted vectorizer and classifier
 WEIGHT_FILES = (*TRANSFORMER_WEIGHT_FILES, BASELINE_MODEL_FILE)
@@ -86,6 +94,9 @@ class RunInfo:
     # --class_names: label value in the data files -> the class name the run uses (Kaggle's "1" -> "disaster");
     # submission.csv maps the names back. Empty: the data's values are the names.
     class_names: dict[str, str] = field(default_factory=dict)
+    # False until the run's last file is written (runs written before this field existed were finished).
+    finished: bool = True
+    resumed_from: str | None = None  # what an interrupted run continued from ("checkpoint-120 (step 120 of 640)")
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunInfo:
@@ -101,6 +112,10 @@ class RunInfo:
 
     def write(self, run_dir: str | Path) -> Path:
         return write_json_atomically(Path(run_dir) / RUN_INFO, dataclasses.asdict(self))
+
+    def write_finished(self, run_dir: str | Path) -> Path:
+        """Mark the run finished: the trainers' last write, after every other file of the run."""
+        return dataclasses.replace(self, finished=True).write(run_dir)
 
     @property
     def max_seq_length(self) -> int | None:
@@ -143,8 +158,13 @@ def write_json_atomically(path: Path, content: dict) -> Path:
     """Write JSON so that a reader never sees half a file: a temporary file, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
-        json.dump(content, file, indent=2, ensure_ascii=False)
-        file.write("\n")
+        try:
+            json.dump(content, file, indent=2, ensure_ascii=False)
+            file.write("\n")
+            file.flush()
+        except BaseException:
+            os.unlink(file.name)  # a full disk, Ctrl-C: no half-written temporary file left behind
+            raise
     if path.exists():  # a rewritten file keeps its permissions (temporary files are owner-only)
         shutil.copymode(path, file.name)
     os.replace(file.name, path)
@@ -159,21 +179,59 @@ def keep_config_readable(run_dir: str | Path) -> None:
         write_json_atomically(path, read_json(path))
 
 
+def begin_writing(run_dir: str | Path) -> None:
+    """A trainer is about to write into `run_dir`: whatever run was there no longer counts as finished."""
+    (Path(run_dir) / RUN_INFO).unlink(missing_ok=True)
+
+
+def unfinished_reason(run_dir: Path) -> str | None:
+    """Why `run_dir` holds no finished run, or None when it does (any trainer's, the baseline's too)."""
+    path = Path(run_dir) / RUN_INFO
+    if not path.is_file():
+        if (Path(run_dir) / PROGRESS).is_file():
+            return f"interrupted before it finished (no {RUN_INFO} yet); run the same command again to continue it"
+        return f"no {RUN_INFO}, which a run writes when it finishes"
+    try:
+        finished = json.loads(path.read_text(encoding="utf-8")).get("finished", True)
+    except (OSError, ValueError, AttributeError) as error:
+        return f"{RUN_INFO} unreadable ({error})"
+    if not finished:
+        return f"interrupted while writing its report ({RUN_INFO} says unfinished); run the same command again to finish it"
+    return None
+
+
 def is_finished(run_dir: Path) -> bool:
+    """A finished run of a transformer, which the demo can serve: config and weights as well."""
     run_dir = Path(run_dir)
     return (
-        (run_dir / RUN_INFO).is_file()
+        unfinished_reason(run_dir) is None
         and (run_dir / CONFIG).is_file()
         and any((run_dir / name).is_file() for name in TRANSFORMER_WEIGHT_FILES)
     )
 
 
+def looks_like_a_run(directory: Path) -> bool:
+    """Whether a trainer has written into `directory` (so a reader skipping it should say why)."""
+    return any((Path(directory) / name).exists() for name in (RUN_INFO, PROGRESS, CONFIG, TRAINER_STATE))
+
+
 def finished_runs(experiments_dir: Path) -> list[Path]:
-    """Finished runs directly under `experiments_dir`, newest (last written run_info.json) first."""
+    """Finished runs directly under `experiments_dir`, newest (last written run_info.json) first.
+
+    Unfinished runs are skipped with one log line each, saying why."""
     experiments_dir = Path(experiments_dir)
     if not experiments_dir.is_dir():
         return []
-    runs = [path for path in experiments_dir.iterdir() if path.is_dir() and is_finished(path)]
+    runs = []
+    for path in sorted(experiments_dir.iterdir()):
+        if not path.is_dir():
+            continue
+        reason = unfinished_reason(path)
+        if reason is None:
+            if is_finished(path):
+                runs.append(path)
+        elif looks_like_a_run(path):
+            logger.warning("Skipping %s: %s", path, reason)
     return sorted(runs, key=lambda path: (path / RUN_INFO).stat().st_mtime, reverse=True)
 
 
@@ -183,10 +241,13 @@ def resolve_run(run: str | Path | None, experiments_dir: Path) -> Path:
         run_dir = Path(run)
         if not run_dir.is_dir():
             raise UserInputError(f"{run}: no such run directory; train one with: {TRAIN_COMMAND}")
+        reason = unfinished_reason(run_dir)
+        if reason is not None:
+            raise UserInputError(f"{run}: not a finished run ({reason}); train one with: {TRAIN_COMMAND}")
         if not is_finished(run_dir):
             raise UserInputError(
-                f"{run}: not a finished run (it needs {RUN_INFO}, {CONFIG} and model weights, which "
-                f"run_classification.py writes at the end); train one with: {TRAIN_COMMAND}"
+                f"{run}: not a finished run of a transformer (it needs {CONFIG} and model weights, which "
+                f"run_classification.py writes); train one with: {TRAIN_COMMAND}"
             )
         return run_dir
     runs = finished_runs(experiments_dir)
@@ -253,3 +314,9 @@ def examples_from_file(path: Path, info: RunInfo, count: int) -> list[str]:
         rank = short.groupby(short[info.label_column].astype(str)).cumcount()
         short = short.assign(_rank=rank).sort_values("_rank", kind="stable")
     return short["_text"].head(count).tolist()
+
+
+
+if __name__ == "__main__":
+    # For the scripts: exit code 0 when DIR holds a finished run.
+    sys.exit(exit_code_of(lambda: answer_about_directory(sys.argv[1:], "is-finished", unfinished_reason)))

@@ -1,6 +1,8 @@
 # The steps every task script shares; sourced by scripts/train_<task>.sh after it sets its variables.
 # Prepares the data if needed, then trains, evaluates and predicts with run_classification.py, or with
 # decoupled/main.py when TRAINER=decoupled (DECOUPLED_FLAGS="--pooling mean" passes its own flags).
+# Interrupted, the same command continues: a half-prepared DATA_DIR is prepared again, and training,
+# evaluation and prediction (run_classification.py) resume from their last checkpoint or chunk in OUTPUT_DIR.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash scripts/setup.sh
@@ -13,7 +15,8 @@ TEXT_COLUMNS=${TEXT_COLUMNS:-$TASK_TEXT_COLUMNS}
 CLASS_NAMES=${CLASS_NAMES-$TASK_CLASS_NAMES}  # the task's readable class names (tweets: "disaster", "not disaster")
 PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}
 
-if [ ! -f "$DATA_DIR/train.csv" ]; then
+# Complete only with its PROTOCOL.txt, which prepare_data.py writes last (textclf/preparation.py).
+if ! python -m textclf.preparation is-complete "$DATA_DIR"; then
   if [ -z "$RAW_DIR" ]; then
     for candidate in "data/raw/$TASK" "../shared/data/$TASK"; do
       if [ -d "$candidate" ]; then RAW_DIR=$candidate; break; fi
@@ -34,6 +37,13 @@ if [ -n "$CLASS_NAMES" ]; then optional+=(--class_names "$CLASS_NAMES"); fi
 
 # bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py); fp32 elsewhere.
 if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
+
+# An interrupted run continues where it stopped; a finished one (or OVERWRITE=1) starts again from
+# scratch with --overwrite_output_dir (textclf/progress.py).
+overwrite=()
+if [ "${OVERWRITE:-}" = 1 ]; then overwrite=(--overwrite); fi
+resume=$(python -m textclf.progress flags "$OUTPUT_DIR" "${overwrite[@]}")
+read -ra resume_flags <<< "$resume"
 
 started=$(date +%s)
 if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
@@ -58,7 +68,8 @@ $LAUNCHER run_classification.py \
   --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --optim "$OPTIM" \
   --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
   --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
-  --output_dir "$OUTPUT_DIR" "${optional[@]}"
+  --save_every_minutes "$SAVE_EVERY_MINUTES" --save_total_limit 1 \
+  --output_dir "$OUTPUT_DIR" "${optional[@]}" "${resume_flags[@]}"
 fi
 
 echo
