@@ -20,7 +20,7 @@ from textclf import UserInputError
 from textclf.calibration import Calibration, read_calibration
 from textclf.missing import is_none_nan_or_blank, is_none_nan_or_no_label
 from textclf.problem_types import SINGLE_LABEL
-from textclf.runs import PRECISION_RECALL, RELIABILITY, RunInfo, find_data_file, is_finished
+from textclf.runs import PRECISION_RECALL, RELIABILITY, RunInfo, find_data_file, has_transformer_model
 
 logger = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def explanation_lines(run_dir: Path, truth, predicted, confidence, labels, texts
     """Token explanations of the surest errors and of a correct row of each class."""
     from textclf.explain import explain_as_trained, markdown_highlight
 
-    if not is_finished(run_dir):
+    if not has_transformer_model(run_dir):  # the report is written before the run is marked finished
         return []
     wrong = np.flatnonzero(predicted != truth)
     rows = [int(r) for r in wrong[np.argsort(-confidence[wrong], kind="stable")][:EXPLAINED_ERRORS]]

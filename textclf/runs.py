@@ -200,14 +200,15 @@ def unfinished_reason(run_dir: Path) -> str | None:
     return None
 
 
+def has_transformer_model(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a transformer's config and weights (finished or not)."""
+    run_dir = Path(run_dir)
+    return (run_dir / CONFIG).is_file() and any((run_dir / name).is_file() for name in TRANSFORMER_WEIGHT_FILES)
+
+
 def is_finished(run_dir: Path) -> bool:
     """A finished run of a transformer, which the demo can serve: config and weights as well."""
-    run_dir = Path(run_dir)
-    return (
-        unfinished_reason(run_dir) is None
-        and (run_dir / CONFIG).is_file()
-        and any((run_dir / name).is_file() for name in TRANSFORMER_WEIGHT_FILES)
-    )
+    return unfinished_reason(Path(run_dir)) is None and has_transformer_model(run_dir)
 
 
 def looks_like_a_run(directory: Path) -> bool:
