@@ -577,6 +577,155 @@ def write_predictions(trainer: Trainer, path: str, prediction: PredictionOutput,
                         calibration)
 
 
+def hub_options(model_args: ModelArguments) -> dict:
+    """The options every from_pretrained call of the run takes, as upstream passes them."""
+    return {
+        "cache_dir": model_args.cache_dir,
+        "revision": model_args.model_revision,
+        "token": model_args.token,
+        "trust_remote_code": model_args.trust_remote_code,
+    }
+
+
+def capped_max_seq_length(data_args: DataTrainingArguments, tokenizer) -> int:
+    """--max_seq_length, at most what the model takes."""
+    if data_args.max_seq_length > tokenizer.model_max_length:
+        logger.warning(
+            f"The max_seq_length passed ({data_args.max_seq_length}) is larger than the maximum length for the "
+            f"model ({tokenizer.model_max_length}). Using max_seq_length={tokenizer.model_max_length}."
+        )
+    return min(data_args.max_seq_length, tokenizer.model_max_length)
+
+
+def tokenize_splits(raw_datasets: datasets.DatasetDict, tokenizer, data_args: DataTrainingArguments,
+                    training_args: TrainingArguments, text_columns: list[str], task: str, label_to_id: dict | None,
+                    max_seq_length: int, tail_tokens: int) -> datasets.DatasetDict:
+    """Every split tokenized (padded to max_seq_length only with --pad_to_max_length), labels as ids."""
+    padding = "max_length" if data_args.pad_to_max_length else False
+
+    def preprocess_function(examples):
+        texts = join_text_columns(examples, text_columns, data_args.text_column_delimiter)
+        result = tokenize(tokenizer, texts, max_seq_length, tail_tokens, padding)
+        if label_to_id is not None and LABEL in examples:
+            result[LABEL] = [encode_label(label, label_to_id, task) for label in examples[LABEL]]
+        return result
+
+    with training_args.main_process_first(desc="dataset map pre-processing"):
+        return raw_datasets.map(
+            preprocess_function,
+            batched=True,
+            num_proc=data_args.preprocessing_num_workers,
+            load_from_cache_file=not data_args.overwrite_cache,
+            desc="Running tokenizer on dataset",
+        )
+
+
+@dataclass
+class RunDatasets:
+    """The rows the run trains on, evaluates and predicts (None: not asked for)."""
+
+    train: datasets.Dataset | None = None
+    evaluation: datasets.Dataset | None = None
+    test: datasets.Dataset | None = None
+
+
+def select_datasets(tokenized: datasets.DatasetDict, data_args: DataTrainingArguments,
+                    training_args: TrainingArguments, labelled_splits: list[str]) -> RunDatasets:
+    """The splits the --do_* flags ask for, shuffled and cut as the --max_*_samples options say."""
+    selected = RunDatasets()
+    if training_args.do_train:
+        train_dataset = tokenized["train"]
+        if data_args.shuffle_train_dataset:
+            logger.info("Shuffling the training dataset")
+            train_dataset = train_dataset.shuffle(seed=data_args.shuffle_seed)
+        selected.train = first_rows(train_dataset, data_args.max_train_samples)
+        for index in random.sample(range(len(selected.train)), min(3, len(selected.train))):
+            logger.info(f"Sample {index} of the training set: {selected.train[index]}.")
+    if training_args.do_eval:
+        selected.evaluation = first_rows(evaluation_split(tokenized, labelled_splits), data_args.max_eval_samples)
+    if training_args.do_predict:
+        selected.test = first_rows(tokenized["test"], data_args.max_predict_samples)
+    return selected
+
+
+def make_data_collator(data_args: DataTrainingArguments, training_args: TrainingArguments, tokenizer):
+    """Dynamic padding unless everything is already padded to max_seq_length."""
+    if data_args.pad_to_max_length:
+        return default_data_collator
+    pad_to_multiple_of = 8 if training_args.fp16 or training_args.bf16 else None
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+
+def train_and_save(trainer: Trainer, train_dataset: datasets.Dataset, resume: ResumePoint, settings: dict) -> None:
+    """Train (from `resume.checkpoint` if any), save the model, its metrics and state, and mark it trained."""
+    output_dir = trainer.args.output_dir
+    train_result = trainer.train(resume_from_checkpoint=resume.checkpoint)
+    metrics = train_result.metrics
+    metrics["train_samples"] = len(train_dataset)
+    trainer.save_model()  # Saves the tokenizer too for easy upload
+    if trainer.is_world_process_zero():
+        keep_config_readable(output_dir)
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    kill_point("train:saved")
+    if trainer.is_world_process_zero():
+        mark_trained(output_dir, settings)  # a rerun now goes straight to evaluation and prediction
+    kill_point("train:trained")
+
+
+def evaluate_and_write(trainer: Trainer, eval_dataset: datasets.Dataset, task: str, model_dir: str) -> PredictionOutput:
+    """Validation metrics and predictions (eval_predictions.csv), in resumable chunks."""
+    logger.info("*** Evaluate ***")
+    output_dir = trainer.args.output_dir
+    # predict() rather than evaluate(): the same metrics, and the predictions for the report.
+    evaluation = predict_in_chunks(trainer, eval_dataset, "eval", output_dir, trainer.args.prediction_chunk_rows, model_dir)
+    metrics = evaluation.metrics
+    metrics["eval_samples"] = len(eval_dataset)
+    trainer.log(metrics)
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    write_predictions(trainer, os.path.join(output_dir, EVAL_PREDICTIONS), evaluation, eval_dataset, task, scored=True)
+    return evaluation
+
+
+def predict_and_write(trainer: Trainer, predict_dataset: datasets.Dataset, task: str, model_dir: str,
+            calibration: Calibration) -> int:
+    """Test predictions (predictions.csv, predict_results.txt), scored when every row has a label;
+    returns the number of rows predicted."""
+    logger.info("*** Predict ***")
+    output_dir = trainer.args.output_dir
+    # A test file with a label on every row (IMDB's official test split) is scored too.
+    test_is_scored = LABEL in predict_dataset.features and every_row_labelled(predict_dataset, task)
+    if LABEL in predict_dataset.features and not test_is_scored:
+        predict_dataset = predict_dataset.remove_columns(LABEL)
+    prediction = predict_in_chunks(trainer, predict_dataset, "test", output_dir, trainer.args.prediction_chunk_rows,
+                                   model_dir)
+    if test_is_scored:
+        metrics = prediction.metrics
+        metrics["test_samples"] = len(predict_dataset)
+        trainer.log_metrics("test", metrics)
+        trainer.save_metrics("test", metrics)
+    names = write_predictions(trainer, os.path.join(output_dir, TEST_PREDICTIONS), prediction, predict_dataset, task,
+                              scored=test_is_scored, calibration=calibration)
+    if trainer.is_world_process_zero():
+        output_predict_file = os.path.join(output_dir, PREDICT_RESULTS)
+        write_predict_results(output_predict_file, names, task)
+        logger.info(f"Predict results saved at {output_predict_file} ({len(names)} rows)")
+    return len(names)
+
+
+def write_model_card(trainer: Trainer, model_source: ResolvedModel) -> None:
+    """README.md of the run (pushed with the model under --push_to_hub), as upstream writes it."""
+    kwargs = {"finetuned_from": model_source.display_name, "tasks": "text-classification"}
+    if model_source.license:
+        kwargs["license"] = model_source.license
+    if trainer.args.push_to_hub:
+        trainer.push_to_hub(**kwargs)
+    else:
+        trainer.create_model_card(**kwargs)
+
+
 def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     arguments = sys.argv[1:] if argv is None else argv
@@ -601,13 +750,7 @@ def main(argv: list[str] | None = None) -> None:
     text_columns = check_splits_and_text_columns(raw_datasets, data_args, training_args, sources)
 
     # Labels: which task, which classes.
-    config = AutoConfig.from_pretrained(
-        config_source.path,
-        cache_dir=model_args.cache_dir,
-        revision=model_args.model_revision,
-        token=model_args.token,
-        trust_remote_code=model_args.trust_remote_code,
-    )
+    config = AutoConfig.from_pretrained(config_source.path, **hub_options(model_args))
     class_names = class_names_of(data_args, model_source, training_args.do_train)
     raw_datasets, task, label_list, labelled_splits = decide_labels(
         raw_datasets, data_args, training_args.do_train, config, sources, class_names
@@ -616,12 +759,7 @@ def main(argv: list[str] | None = None) -> None:
     metric = load_metric(metric_name, task, cache_dir=model_args.cache_dir)
 
     tokenizer = AutoTokenizer.from_pretrained(
-        tokenizer_source.path,
-        cache_dir=model_args.cache_dir,
-        use_fast=model_args.use_fast_tokenizer,
-        revision=model_args.model_revision,
-        token=model_args.token,
-        trust_remote_code=model_args.trust_remote_code,
+        tokenizer_source.path, use_fast=model_args.use_fast_tokenizer, **hub_options(model_args)
     )
 
     # Where training starts: from scratch, from the last checkpoint, or not at all (textclf/progress.py).
@@ -639,135 +777,48 @@ def main(argv: list[str] | None = None) -> None:
     model = AutoModelForSequenceClassification.from_pretrained(
         output_dir if resume.trained else model_source.path,
         config=config,
-        cache_dir=model_args.cache_dir,
-        revision=model_args.model_revision,
-        token=model_args.token,
-        trust_remote_code=model_args.trust_remote_code,
         ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        **hub_options(model_args),
     )
 
-    # Tokenize.
-    if data_args.max_seq_length > tokenizer.model_max_length:
-        logger.warning(
-            f"The max_seq_length passed ({data_args.max_seq_length}) is larger than the maximum length for the "
-            f"model ({tokenizer.model_max_length}). Using max_seq_length={tokenizer.model_max_length}."
-        )
-    max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
+    # Tokenize, and take the rows each stage asks for.
+    max_seq_length = capped_max_seq_length(data_args, tokenizer)
     tail_tokens = truncation_tail_tokens(data_args, model_source)
-    padding = "max_length" if data_args.pad_to_max_length else False
     label_to_id = None if label_list is None else config.label2id
-
-    def preprocess_function(examples):
-        texts = join_text_columns(examples, text_columns, data_args.text_column_delimiter)
-        result = tokenize(tokenizer, texts, max_seq_length, tail_tokens, padding)
-        if label_to_id is not None and LABEL in examples:
-            result[LABEL] = [encode_label(label, label_to_id, task) for label in examples[LABEL]]
-        return result
-
-    with training_args.main_process_first(desc="dataset map pre-processing"):
-        raw_datasets = raw_datasets.map(
-            preprocess_function,
-            batched=True,
-            num_proc=data_args.preprocessing_num_workers,
-            load_from_cache_file=not data_args.overwrite_cache,
-            desc="Running tokenizer on dataset",
-        )
-
-    train_dataset = eval_dataset = predict_dataset = None
-    if training_args.do_train:
-        train_dataset = raw_datasets["train"]
-        if data_args.shuffle_train_dataset:
-            logger.info("Shuffling the training dataset")
-            train_dataset = train_dataset.shuffle(seed=data_args.shuffle_seed)
-        train_dataset = first_rows(train_dataset, data_args.max_train_samples)
-        for index in random.sample(range(len(train_dataset)), min(3, len(train_dataset))):
-            logger.info(f"Sample {index} of the training set: {train_dataset[index]}.")
-    if training_args.do_eval:
-        eval_dataset = first_rows(evaluation_split(raw_datasets, labelled_splits), data_args.max_eval_samples)
-    if training_args.do_predict:
-        predict_dataset = first_rows(raw_datasets["test"], data_args.max_predict_samples)
-
-    # Data collator: dynamic padding unless everything is already padded to max_seq_length.
-    if data_args.pad_to_max_length:
-        data_collator = default_data_collator
-    else:
-        pad_to_multiple_of = 8 if training_args.fp16 or training_args.bf16 else None
-        data_collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+    tokenized = tokenize_splits(raw_datasets, tokenizer, data_args, training_args, text_columns, task, label_to_id,
+                                max_seq_length, tail_tokens)
+    run_data = select_datasets(tokenized, data_args, training_args, labelled_splits)
 
     trainer = ResumableTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_dataset,
+        train_dataset=run_data.train,
         # Evaluation during training reports metrics only: longest rows first, which barely pad.
-        eval_dataset=None if eval_dataset is None else eval_dataset.select(length_order(eval_dataset)),
+        eval_dataset=None if run_data.evaluation is None else run_data.evaluation.select(length_order(run_data.evaluation)),
         compute_metrics=make_compute_metrics(metric, task, label_list),
         preprocess_logits_for_metrics=logits_only,
         processing_class=tokenizer,
-        data_collator=data_collator,
+        data_collator=make_data_collator(data_args, training_args, tokenizer),
         callbacks=resume_callbacks(training_args, resume.checkpoint),
     )
 
     if training_args.do_train and not resume.trained:
-        train_result = trainer.train(resume_from_checkpoint=resume.checkpoint)
-        metrics = train_result.metrics
-        metrics["train_samples"] = len(train_dataset)
-        trainer.save_model()  # Saves the tokenizer too for easy upload
-        if trainer.is_world_process_zero():
-            keep_config_readable(training_args.output_dir)
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-        kill_point("train:saved")
-        if trainer.is_world_process_zero():
-            mark_trained(output_dir, settings)  # a rerun now goes straight to evaluation and prediction
-        kill_point("train:trained")
+        train_and_save(trainer, run_data.train, resume, settings)
 
     evaluation = None
     if training_args.do_eval:
-        logger.info("*** Evaluate ***")
-        # predict() rather than evaluate(): the same metrics, and the predictions for the report.
-        evaluation = predict_in_chunks(trainer, eval_dataset, "eval", output_dir, training_args.prediction_chunk_rows,
-                                       trained_model_dir)
-        metrics = evaluation.metrics
-        metrics["eval_samples"] = len(eval_dataset)
-        trainer.log(metrics)
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        write_predictions(trainer, os.path.join(output_dir, EVAL_PREDICTIONS), evaluation, eval_dataset, task, scored=True)
+        evaluation = evaluate_and_write(trainer, run_data.evaluation, task, trained_model_dir)
     calibration, calibration_record = decide_calibration(data_args, training_args, model_source, task, label_list,
                                                          metric_name, evaluation)
     if calibration_record is not None and trainer.is_world_process_zero():
         write_calibration(output_dir, calibration_record)
 
     if training_args.do_predict:
-        logger.info("*** Predict ***")
-        # A test file with a label on every row (IMDB's official test split) is scored too.
-        test_is_scored = LABEL in predict_dataset.features and every_row_labelled(predict_dataset, task)
-        if LABEL in predict_dataset.features and not test_is_scored:
-            predict_dataset = predict_dataset.remove_columns(LABEL)
-        prediction = predict_in_chunks(trainer, predict_dataset, "test", output_dir, training_args.prediction_chunk_rows,
-                                       trained_model_dir)
-        if test_is_scored:
-            metrics = prediction.metrics
-            metrics["test_samples"] = len(predict_dataset)
-            trainer.log_metrics("test", metrics)
-            trainer.save_metrics("test", metrics)
-        path = os.path.join(output_dir, TEST_PREDICTIONS)
-        names = write_predictions(trainer, path, prediction, predict_dataset, task, scored=test_is_scored,
-                                  calibration=calibration)
-        if trainer.is_world_process_zero():
-            output_predict_file = os.path.join(output_dir, PREDICT_RESULTS)
-            write_predict_results(output_predict_file, names, task)
-            logger.info(f"Predict results saved at {output_predict_file} ({len(names)} rows)")
+        predict_and_write(trainer, run_data.test, task, trained_model_dir, calibration)
 
-    kwargs = {"finetuned_from": model_source.display_name, "tasks": "text-classification"}
-    if model_source.license:
-        kwargs["license"] = model_source.license
-    if training_args.push_to_hub:
-        trainer.push_to_hub(**kwargs)
-    else:
-        trainer.create_model_card(**kwargs)
+    write_model_card(trainer, model_source)
 
+    # The run's record and report, then the mark that it is finished: its very last write.
     if trainer.is_world_process_zero():
         info = RunInfo(
             model=model_source.display_name,
@@ -780,7 +831,8 @@ def main(argv: list[str] | None = None) -> None:
             label_column=data_args.label_column_name or LABEL,
             data={
                 role: {"file": sources.get(role, sources.get("test")), "rows": dataset.num_rows}
-                for role, dataset in (("train", train_dataset), ("validation", eval_dataset), ("test", predict_dataset))
+                for role, dataset in (("train", run_data.train), ("validation", run_data.evaluation),
+                                      ("test", run_data.test))
                 if dataset is not None
             },
             hyperparameters=run_hyperparameters(data_args, training_args, max_seq_length, tail_tokens),

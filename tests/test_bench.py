@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 
-from textclf.preparation import PROTOCOL
+from textclf.tasks import PROTOCOL
 
 pytestmark = pytest.mark.slow  # end to end: each test trains a model through a script
 

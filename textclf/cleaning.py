@@ -23,12 +23,12 @@ import pandas as pd
 from textclf import UserInputError
 from textclf.audit import PreparedData, check_replaceable, conflicting_duplicates, publish_directory
 from textclf.label_issues import LabelIssueRanking
+from textclf.tasks import PROTOCOL
 
 logger = logging.getLogger(__name__)
 
 MERGE_CHOICES = ("majority", "drop")
 CHANGES_FILE = "cleaning.csv"
-PROTOCOL = "PROTOCOL.txt"
 UNTOUCHED_SPLITS = ("validation.csv", "test.csv")
 DROPPED, RELABELLED = "dropped", "relabelled"
 

@@ -50,13 +50,12 @@ from textclf.corpora import (
 from textclf.faults import kill_point
 from textclf.missing import is_none_nan_or_blank
 from textclf.tables import one_line
+from textclf.tasks import PREPARED_SPLITS, PROTOCOL
 
 LOGGER = logging.getLogger("prepare_data")
 
 DEFAULT_VAL_SIZE = 0.1
 DEFAULT_TEST_SIZE = 0.1
-PROTOCOL = "PROTOCOL.txt"  # written last: a prepared folder without it is incomplete
-SPLITS = ("train", "validation", "test")  # <split>.csv
 
 
 @dataclass
@@ -296,7 +295,7 @@ def incomplete_reason(directory: Path) -> str | None:
         return "not prepared yet"
     if not (directory / PROTOCOL).is_file():
         return f"incomplete, an interrupted preparation (no {PROTOCOL}, which prepare_data.py writes last)"
-    missing = [f"{split}.csv" for split in SPLITS if not (directory / f"{split}.csv").is_file()]
+    missing = [f"{split}.csv" for split in PREPARED_SPLITS if not (directory / f"{split}.csv").is_file()]
     if missing:
         return f"incomplete (no {', '.join(missing)})"
     return None

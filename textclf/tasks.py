@@ -19,6 +19,9 @@ from pathlib import Path
 from textclf import UserInputError, exit_code_of
 
 CARVE_FROM_TEST = "--carve_from_test"
+# A prepared data folder (prepare_data.py): one CSV per split, then PROTOCOL.txt, written last.
+PREPARED_SPLITS = ("train", "validation", "test")  # <split>.csv
+PROTOCOL = "PROTOCOL.txt"  # how the folder was made; a folder without it is incomplete
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Task:
 
     def describe_comparison_split(self, data_dir: Path | None = None) -> str:
         """What the scored split is; AG News's test split is carved when its data was (PROTOCOL.txt says)."""
-        protocol = Path(data_dir) / "PROTOCOL.txt" if data_dir else None
+        protocol = Path(data_dir) / PROTOCOL if data_dir else None
         if self.name == "ag_news" and protocol is not None and CARVE_FROM_TEST in read_or_empty(protocol):
             return "test split carved from the official test file (not comparable to published AG News results)"
         return self.comparison_split_description
