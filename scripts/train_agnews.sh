@@ -29,6 +29,7 @@ OUTPUT_DIR=${OUTPUT_DIR:-experiments/agnews-$(basename "$MODEL")$([ "$TRAINER" =
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # the original headerless train.csv/test.csv
 DATA_DIR=${DATA_DIR:-data/ag_news}
+CLEAN=${CLEAN:-}                        # e.g. "--drop_suspects_above 0.9 --merge_conflicting_duplicates majority": train on a cleaned training split (README "Data audit")
 
 TASK=ag_news  # label column, metric (accuracy), text column and preparation flags: textclf/tasks.py
 source "$(dirname "$0")/lib/run_task.sh"

@@ -29,6 +29,7 @@ OUTPUT_DIR=${OUTPUT_DIR:-experiments/imdb-$(basename "$MODEL")$([ "$TRAINER" = d
 LAUNCHER=${LAUNCHER:-python}
 RAW_DIR=${RAW_DIR:-}                    # train.csv/test.csv or the aclImdb/ folder
 DATA_DIR=${DATA_DIR:-data/imdb}
+CLEAN=${CLEAN:-}                        # e.g. "--drop_suspects_above 0.9 --merge_conflicting_duplicates majority": train on a cleaned training split (README "Data audit")
 
 TASK=imdb  # label column, metric (accuracy) and text column: textclf/tasks.py
 source "$(dirname "$0")/lib/run_task.sh"

@@ -28,6 +28,7 @@ OUTPUT_DIR=${OUTPUT_DIR:-experiments/tweets-$(basename "$MODEL")$([ "$TRAINER" =
 LAUNCHER=${LAUNCHER:-python}            # or "torchrun --nproc_per_node 2", "accelerate launch --multi_gpu --num_processes 2"
 RAW_DIR=${RAW_DIR:-}                    # Kaggle's train.csv/test.csv; looked for in data/raw/tweets, ../shared/data/tweets
 DATA_DIR=${DATA_DIR:-data/tweets}       # SPLIT_SEED=N (default: SEED) draws another validation split when it is prepared
+CLEAN=${CLEAN:-}                        # e.g. "--drop_suspects_above 0.9 --merge_conflicting_duplicates majority": train on a cleaned training split (README "Data audit")
 
 TASK=tweets  # label column, metric (F1 of the disaster class, the competition's) and text column: textclf/tasks.py
 source "$(dirname "$0")/lib/run_task.sh"

@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 
+from textclf.runs import RunInfo
+from textclf.tasks import PROTOCOL
+
 pytestmark = pytest.mark.slow  # end to end: each test trains a model through a script
 
 
@@ -60,6 +63,21 @@ def test_train_tweets_writes_a_kaggle_submission(tmp_path, tiny_model):
     report = (tmp_path / "run/report.md").read_text()
     assert "## Validation results" in report and "(2 classes: not disaster, disaster)" in report
     assert_analysis_sections(report, "### Precision, recall and the decision threshold")
+
+
+def test_clean_trains_on_a_cleaned_copy_of_the_training_split(tmp_path, tiny_model):
+    raw = tmp_path / "raw"
+    write_raw_tweets(raw, test_count=10)
+    result = run_script("train_tweets.sh", tmp_path, tiny_model, raw, EPOCHS="1",
+                        CLEAN="--drop_suspects_above 0.5 --merge_conflicting_duplicates majority")
+    assert "Cleaning the training split" in result.stdout
+    cleaned = tmp_path / "data-clean"
+    info = RunInfo.read(tmp_path / "run")
+    assert info.data_file("train") == str(cleaned / "train.csv")
+    assert info.data_rows("train") == len(pd.read_csv(cleaned / "train.csv"))
+    assert (cleaned / "cleaning.csv").is_file() and (cleaned / PROTOCOL).is_file()
+    for split in ("validation", "test"):  # never touched
+        assert (cleaned / f"{split}.csv").read_bytes() == (tmp_path / "data" / f"{split}.csv").read_bytes()
 
 
 def test_train_imdb_scores_the_official_test_split(tmp_path, tiny_model):

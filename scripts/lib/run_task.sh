@@ -30,6 +30,15 @@ if ! python -m textclf.preparation is-complete "$DATA_DIR"; then
   python prepare_data.py --task "$TASK" --raw_dir "$RAW_DIR" --output_dir "$DATA_DIR" --seed "${SPLIT_SEED:-$SEED}" $PREPARE_FLAGS
 fi
 
+# CLEAN="--drop_suspects_above 0.9 ...": train on a cleaned copy of the training split (audit_data.py,
+# README "Data audit"); validation and test rows stay as they are. Made again each run (seconds).
+if [ -n "${CLEAN:-}" ]; then
+  echo "Cleaning the training split of $DATA_DIR into $DATA_DIR-clean: audit_data.py $CLEAN"
+  # shellcheck disable=SC2086  # word splitting wanted: CLEAN holds flags
+  python audit_data.py "$DATA_DIR" --task "$TASK" --clean_output_dir "$DATA_DIR-clean" $CLEAN
+  DATA_DIR=$DATA_DIR-clean
+fi
+
 optional=()
 if [ -n "$MAX_TRAIN_SAMPLES" ]; then optional+=(--max_train_samples "$MAX_TRAIN_SAMPLES"); fi
 if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL_SAMPLES"); fi
