@@ -191,3 +191,27 @@ def test_bad_input_gives_a_clear_error(data_dir, tiny_model, arguments, message,
         run_classification.main(["--model_name_or_path", str(tiny_model), "--output_dir", "out", *arguments])
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("value, empty, blank, no_label, label_cell", [
+    (None, True, True, True, True),
+    (float("nan"), True, True, True, True),
+    ("", True, True, False, True),
+    ("  ", False, True, False, True),
+    (-1, False, False, True, True),
+    ("-1", False, False, False, True),
+    ("0", False, False, False, False),
+    (0, False, False, False, False),
+])
+def test_each_missing_value_rule_says_what_it_counts(value, empty, blank, no_label, label_cell):
+    from textclf.missing import (
+        is_none_nan_blank_or_no_label,
+        is_none_nan_or_blank,
+        is_none_nan_or_empty,
+        is_none_nan_or_no_label,
+    )
+
+    assert is_none_nan_or_empty(value) is empty
+    assert is_none_nan_or_blank(value) is blank
+    assert is_none_nan_or_no_label(value) is no_label
+    assert is_none_nan_blank_or_no_label(value) is label_cell

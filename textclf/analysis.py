@@ -18,7 +18,7 @@ import pandas as pd
 
 from textclf import UserInputError
 from textclf.calibration import Calibration, read_calibration
-from textclf.missing import is_none_nan_or_blank, is_none_nan_or_no_label
+from textclf.missing import is_none_nan_blank_or_no_label
 from textclf.problem_types import SINGLE_LABEL
 from textclf.runs import PRECISION_RECALL, RELIABILITY, RunInfo, find_data_file, has_transformer_model
 
@@ -195,10 +195,6 @@ def plot_reliability(confidence: np.ndarray, correct: np.ndarray, path: Path, ec
 # --- The validation texts -------------------------------------------------------------------------
 
 
-def is_missing_label(value) -> bool:
-    return is_none_nan_or_blank(value) or is_none_nan_or_no_label(value) or value == "-1"
-
-
 def label_value(value) -> str:
     """A label cell as run_classification.py names the class: "1" for 1, 1.0 and "1.0"."""
     text = str(value).strip()
@@ -229,7 +225,7 @@ def validation_texts(run_dir: Path, info: RunInfo, table: pd.DataFrame) -> tuple
         return None, str(error)
     if not set(info.text_columns) <= set(data.columns) or info.label_column not in data.columns:
         return None, f"`{name}` does not have the run's columns"
-    data = data[~data[info.label_column].map(is_missing_label)].head(len(table))
+    data = data[~data[info.label_column].map(is_none_nan_blank_or_no_label)].head(len(table))
     names = [info.class_names.get(label_value(v), label_value(v)) for v in data[info.label_column]]
     if len(data) < len(table) or names != table["label"].astype(str).tolist():
         return None, f"the rows of `{name}` no longer match eval_predictions.csv"

@@ -30,3 +30,8 @@ def is_none_nan_or_blank(value: object) -> bool:
 def is_none_nan_or_no_label(value: object) -> bool:
     """A class label that is not there: an empty cell, or the -1 of GLUE-style test sets."""
     return is_none_or_nan(value) or value == NO_LABEL
+
+
+def is_none_nan_blank_or_no_label(value: object) -> bool:
+    """A label cell of a file with nothing in it: empty, blank, or -1 (a number or the text "-1")."""
+    return is_none_nan_or_blank(value) or is_none_nan_or_no_label(value) or value == str(NO_LABEL)
