@@ -215,3 +215,12 @@ def test_each_missing_value_rule_says_what_it_counts(value, empty, blank, no_lab
     assert is_none_nan_or_blank(value) is blank
     assert is_none_nan_or_no_label(value) is no_label
     assert is_none_nan_blank_or_no_label(value) is label_cell
+
+
+def test_texts_in_markdown_tables_stay_characters():
+    from textclf.markdown import escape_markdown, table_cell
+
+    assert escape_markdown("a **b** | c_d") == r"a \*\*b\*\* \| c\_d"
+    assert table_cell("Redlands Blvd **Trfc Collision**\nhttp://t.co", 100) == r"Redlands Blvd \*\*Trfc Collision\*\* http://t.co"
+    assert table_cell("abcdef", 4) == "abc…"
+    assert table_cell("fire\x89Û_ now", 100, show_invisible=True) == r"fire\\x89Û\_ now"

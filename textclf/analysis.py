@@ -18,6 +18,7 @@ import pandas as pd
 
 from textclf import UserInputError
 from textclf.calibration import Calibration, read_calibration
+from textclf.markdown import table_cell
 from textclf.missing import is_none_nan_blank_or_no_label
 from textclf.problem_types import SINGLE_LABEL
 from textclf.runs import PRECISION_RECALL, RELIABILITY, RunInfo, find_data_file, has_transformer_model
@@ -235,10 +236,7 @@ def validation_texts(run_dir: Path, info: RunInfo, table: pd.DataFrame) -> tuple
 
 def cell(text: str, limit: int = CELL_CHARS) -> str:
     """A text as one markdown table cell."""
-    text = " ".join(str(text).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return table_cell(text, limit)
 
 
 # --- The section ----------------------------------------------------------------------------------

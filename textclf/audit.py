@@ -27,10 +27,10 @@ from textclf import UserInputError
 from textclf.data import join_text_columns, resolve_text_columns
 from textclf.predictions import ID_COLUMN
 from textclf.tables import read_csv_file
+from textclf.tasks import PREPARED_SPLITS
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 # --task: the columns prepare_data.py writes for each task (text column, label column).
 
 URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
@@ -119,7 +119,7 @@ def load_prepared_data(data_dir: Path, text_column: str, label_column: str) -> P
     if not (data_dir / "train.csv").is_file():
         raise UserInputError(f"{data_dir}: no train.csv; is it a directory made by prepare_data.py?")
     files, views, text_columns = {}, [], []
-    for split in SPLITS:
+    for split in PREPARED_SPLITS:
         path = data_dir / f"{split}.csv"
         if not path.is_file():
             continue
@@ -172,7 +172,7 @@ def conflicting_duplicates(rows: pd.DataFrame) -> pd.DataFrame:
 def split_overlaps(rows: pd.DataFrame) -> list[dict]:
     """For each pair of splits (pair "train/test", later "test"), the rows of the later one whose
     text occurs in the earlier one: exact and normalised, each a table of those rows."""
-    present = [split for split in SPLITS if (rows["split"] == split).any()]
+    present = [split for split in PREPARED_SPLITS if (rows["split"] == split).any()]
     overlaps = []
     for index, earlier in enumerate(present):
         first = rows[rows["split"] == earlier]
@@ -192,7 +192,7 @@ def split_overlaps(rows: pd.DataFrame) -> list[dict]:
 def class_balance(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows per label (index) and labelled split (columns)."""
     labelled = rows[rows["label"].notna()]
-    splits = [split for split in SPLITS if (labelled["split"] == split).any()]
+    splits = [split for split in PREPARED_SPLITS if (labelled["split"] == split).any()]
     return pd.crosstab(labelled["label"], labelled["split"])[splits]
 
 

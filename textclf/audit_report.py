@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclf.audit import ENCODING_DEBRIS, SPLITS, Findings, PreparedData, check_replaceable, publish_directory
+from textclf.audit import ENCODING_DEBRIS, Findings, PreparedData, check_replaceable, publish_directory
 from textclf.label_issues import LabelIssueRanking, plot_label_quality
+from textclf.markdown import table_cell
 from textclf.report import markdown_table
+from textclf.tasks import PREPARED_SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +29,7 @@ SUSPECT_COLUMNS = [
 
 def cell(text: str, limit: int = CELL_CHARACTERS) -> str:
     """A text as one markdown table cell: shortened, invisible characters shown as escapes."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    visible = "".join(character if character.isprintable() else f"\\x{ord(character):02x}" for character in text)
-    return visible.replace("|", "\\|")
+    return table_cell(text, limit, show_invisible=True)
 
 
 def row_examples(rows: pd.DataFrame, columns: list[str]) -> str:
@@ -46,7 +46,7 @@ def group_examples(rows: pd.DataFrame) -> list[str]:
 
 
 def present_splits(data: PreparedData) -> list[str]:
-    return [split for split in SPLITS if split in data.files]
+    return [split for split in PREPARED_SPLITS if split in data.files]
 
 
 def per_split(rows: pd.DataFrame, splits: list[str]) -> list[int]:

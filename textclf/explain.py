@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textclf.calibration import Calibration
+from textclf.markdown import escape_markdown
 from textclf.predictor import Predictor
 
 MAX_SEGMENTS = 48
@@ -113,7 +114,7 @@ def markdown_highlight(explanation: Explanation, limit: int) -> str:
         if length >= limit:
             out.append("…")
             break
-        shown = " " if effect is None else escape(piece)  # between words: whitespace only
+        shown = " " if effect is None else escape_markdown(piece)  # between words: whitespace only
         if effect is not None and piece in towards:
             shown = f"**{shown}**"
         elif effect is not None and piece in against:
@@ -123,6 +124,3 @@ def markdown_highlight(explanation: Explanation, limit: int) -> str:
     return "".join(out).strip()
 
 
-def escape(text: str) -> str:
-    """Markdown's special characters, escaped, so a tweet's `*` or `_` stays a character."""
-    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", " ".join(text.split()))
