@@ -154,13 +154,15 @@ def test_ctrl_c_then_the_run_continues_only_with_its_own_settings(tmp_path, tiny
     process = subprocess.Popen([sys.executable, str(REPO_ROOT / "run_classification.py"), *command], text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"})
-    seen = []
+    seen, sent = [], False
     for line in process.stdout:
         seen.append(line)
         if "Saving model checkpoint to" in line and "checkpoint-6" in line:  # checkpoint-3 is complete
             process.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+            sent = True
             break
     seen.append(process.stdout.read())
+    assert sent, "no checkpoint-6 was saved: " + "".join(seen)[-3000:]
     assert process.wait(timeout=120) == 130, "".join(seen)[-3000:]
     assert "Traceback" not in "".join(seen)
     assert "".join(seen).strip().splitlines()[-1] == "interrupted (Ctrl-C); run the same command again to continue where it stopped"
@@ -444,3 +446,23 @@ def test_where_training_starts(tmp_path, caplog):
     (used / "notes.txt").write_text("mine")
     with pytest.raises(UserInputError, match=r"Output directory \(.*used\) already exists and is not empty: add --overwrite_output_dir"):
         plan_training(used, settings, overwrite=False, resume_from_checkpoint=None)
+
+
+def test_a_ctrl_c_that_python_drops_still_stops_training_at_the_next_step():
+    from textclf.resume import StopOnCtrlC
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        callback = StopOnCtrlC()
+        try:  # the interrupt lands where it is dropped (a destructor, a C library's callback)
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            callback.on_step_end(None, None, None)
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a process started with Ctrl-C ignored keeps ignoring it
+        StopOnCtrlC()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
