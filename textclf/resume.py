@@ -17,8 +17,6 @@ import logging
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -192,30 +190,8 @@ class KillAtStep(TrainerCallback):
         kill_point(f"train:step-{state.global_step}")
 
 
-class StopOnCtrlC(TrainerCallback):
-    """Ctrl-C stops training even when Python drops it. A KeyboardInterrupt raised while a destructor or
-    a C library's callback runs is printed as "Exception ignored" and lost, and training would go on
-    to the end; so the handler also notes the signal, and the next step end raises it again."""
-
-    def __init__(self):
-        self.pressed = False
-        # Only where Ctrl-C would interrupt anyway (not in a process started with SIGINT ignored).
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self.on_sigint)
-
-    def on_sigint(self, signum, frame) -> None:
-        self.pressed = True
-        raise KeyboardInterrupt
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.pressed:
-            raise KeyboardInterrupt
-
-    on_save = on_evaluate = on_step_end
-
-
 def resume_callbacks(args: ResumableTrainingArguments, resume_from_checkpoint: str | None) -> list[TrainerCallback]:
-    callbacks: list[TrainerCallback] = [SameOrderOnResume(resume_from_checkpoint), StopOnCtrlC()]
+    callbacks: list[TrainerCallback] = [SameOrderOnResume(resume_from_checkpoint)]
     if args.save_every_minutes is not None:
         callbacks.append(SaveEveryMinutes(args.save_every_minutes))
     if KILL_AT in os.environ:
