@@ -1,4 +1,4 @@
-"""The benchmarks' --quick modes end to end on tiny data with the tiny model: they run and report.
+"""The benchmarks' quick modes end to end on tiny data with the tiny model: they run and report.
 
 They are smoke tests of the scripts, not timings: the figures they print are not checked.
 """
@@ -57,3 +57,12 @@ def test_train_speed_and_serve_latency_quick_modes_report_their_figures(tmp_path
     for variant in ("onnx", "fp32"):
         assert f"| textclf Predictor ({variant}) | 5 |" in explanations  # the test tweets have 5 words
         assert f"- textclf Predictor ({variant}): " in explanations and "x at the median" in explanations
+
+    # The same run served by today's app and by the reference app, under a small load.
+    command = [sys.executable, str(REPO_ROOT / "bench/serve_load.py"), "--run", str(tmp_path / "runs/c"),
+               "--requests", "6", "--clients", "2", "--results", str(results)]
+    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    section = results.read_text().split("## Demo under load\n")[1]
+    assert "| reference app (3e0d5e6) | 0 |" in section and "| current app | 0 |" in section  # no errors
+    assert "x the reference (target >= 2x)" in section and "ms in the app" in section

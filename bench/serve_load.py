@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""The web demo under load: many users at once, today's app against the reference app, side by side.
+
+Each app (the current app.py, and the reference: app.py and textclf/ as they were at a fixed commit,
+before the serving work of issue 16) is started on a loopback port serving the same run; then
+`--requests` validation tweets are sent from `--clients` concurrent gradio_client clients, as the
+page's button and API callers send them. For each app: errors, requests/s, latency p50 and p95.
+
+    python bench/serve_load.py             # 1,000 requests from 50 clients per app: about 2 minutes
+    python bench/serve_load.py --quick     # 100 requests from 10 clients: a smoke test
+
+Results go to bench/RESULTS.md (section "Demo under load").
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import logging
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textclf.benchmarks import RESULTS_FILE, peak_matmul_flops, update_section
+from textclf.offline import REPO_ROOT
+from textclf.runs import TRAIN_COMMAND, is_finished
+
+from serve_latency import read_texts_and_labels  # bench/ is on sys.path: these are run as scripts
+
+logger = logging.getLogger("serve_load")
+DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"
+# The reference: app.py and textclf/ at this commit (2026-11-30), before any serving change of issue 16. The issue
+# measured the app of its day by hand on another machine: 40.8 requests/s, p95 1.76 s.
+REFERENCE_COMMIT = "3e0d5e6"
+START_TIMEOUT_SECONDS = 180
+
+
+@dataclass
+class LoadResult:
+    app: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+    app_cpu_seconds: float  # the app's process
+    client_cpu_seconds: float  # this process: the gradio_client clients sending the load
+
+    def cpu_ms_per_request(self, seconds: float) -> float:
+        return seconds * 1000 / self.requests
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q) * 1000) if self.latencies else float("nan")
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default=DEFAULT_RUN, help="a finished run directory (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per app (default %(default)s)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent gradio_client clients (default %(default)s)")
+    parser.add_argument("--reference", default=REFERENCE_COMMIT, help="git commit of the reference app (default %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="100 requests from 10 clients")
+    parser.add_argument("--results", default=str(RESULTS_FILE), help="results file to update")
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def reference_tree(commit: str, into: Path) -> Path:
+    """app.py and textclf/ as they were at `commit`, unpacked into `into`."""
+    archive = subprocess.run(["git", "archive", commit, "app.py", "textclf"], cwd=REPO_ROOT, capture_output=True, check=False)
+    if archive.returncode != 0:
+        sys.exit(f"error: cannot read the reference app at {commit}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "app.py"
+
+
+def start_app(app_file: Path, run_dir: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [sys.executable, str(app_file), "--run", str(run_dir.resolve()), "--experiments_dir",
+               str(run_dir.resolve().parent), "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=app_file.parent, stdout=open(log_file, "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"error: {app_file} stopped (exit {process.returncode}); see {log_file}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    sys.exit(f"error: {app_file} did not answer within {START_TIMEOUT_SECONDS} s; see {log_file}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int, clients: int) -> LoadResult:
+    """`requests` texts from `clients` threads, each with its own gradio_client connection.
+
+    CPU time is counted on both sides: on a 2-core machine the clients can cost more than the app,
+    and then requests/s measures the clients."""
+    from gradio_client import Client
+
+    connections = [Client(url, verbose=False) for _ in range(clients)]
+    connections[0].predict(texts[0], api_name="/predict")  # warm-up: the first call loads nothing twice
+    numbers = itertools.count()
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def user(client) -> None:
+        while (number := next(numbers)) < requests:
+            started = time.perf_counter()
+            try:
+                client.predict(texts[number % len(texts)], api_name="/predict")
+            except Exception as error:  # any failed request counts, whatever gradio raises
+                with lock:
+                    errors[0] += 1
+                logger.warning("%s: request %d failed: %s", name, number, error)
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=user, args=(client,)) for client in connections]
+    app_cpu, client_cpu = process_cpu_seconds(app_pid), own_cpu_seconds()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = LoadResult(name, requests, errors[0], time.perf_counter() - started, latencies,
+                        process_cpu_seconds(app_pid) - app_cpu, own_cpu_seconds() - client_cpu)
+    logger.info("%s: %d errors, %.1f requests/s, p50 %.0f ms, p95 %.0f ms; CPU per request: app %.0f ms, clients %.0f ms",
+                name, result.errors, result.requests_per_second, result.percentile_ms(50), result.percentile_ms(95),
+                result.cpu_ms_per_request(result.app_cpu_seconds), result.cpu_ms_per_request(result.client_cpu_seconds))
+    return result
+
+
+def measure_app(name: str, app_file: Path, run_dir: Path, texts: list[str], args, work_dir: Path) -> LoadResult:
+    process, url = start_app(app_file, run_dir, work_dir / f"{name}.log")
+    try:
+        return send_load(name, url, process.pid, texts, args.requests, args.clients)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def report(reference: LoadResult, current: LoadResult, peaks: dict[str, float], run_dir: Path, args) -> str:
+    ratio = current.requests_per_second / reference.requests_per_second
+    lines = [
+        f"Run `{run_dir}`; {args.requests} requests (validation tweets) per app from {args.clients} concurrent "
+        f"gradio_client clients, both apps on this machine's loopback, one after the other. Measured matmul peak: "
+        f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s.",
+        "",
+        "| app | errors | requests/s | p50 ms | p95 ms | app CPU ms/request | clients' CPU ms/request |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in (reference, current):
+        lines.append(f"| {result.app} | {result.errors} | {result.requests_per_second:.1f} | "
+                     f"{result.percentile_ms(50):.0f} | {result.percentile_ms(95):.0f} | "
+                     f"{result.cpu_ms_per_request(result.app_cpu_seconds):.0f} | "
+                     f"{result.cpu_ms_per_request(result.client_cpu_seconds):.0f} |")
+    lines += [
+        "",
+        f"- requests/s: {ratio:.2f}x the reference (target >= 2x); errors {current.errors} (target 0); "
+        f"p95 {current.percentile_ms(95):.0f} ms against {reference.percentile_ms(95):.0f} ms (target: equal or lower)",
+        f"- CPU per request, current app: {current.cpu_ms_per_request(current.app_cpu_seconds):.0f} ms in the app, "
+        f"{current.cpu_ms_per_request(current.client_cpu_seconds):.0f} ms in the clients; where the clients cost more, "
+        "requests/s is bounded by the load generator sharing this machine's cores, not by the app",
+        "",
+        f"Reproduce: `.venv/bin/python bench/serve_load.py{' --quick' if args.quick else ''}`",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    args = parse_arguments()
+    if args.quick:
+        args.requests, args.clients = 100, 10
+    run_dir = Path(args.run)
+    if not is_finished(run_dir):
+        sys.exit(f"error: {run_dir} is not a finished run; make the default one with: {TRAIN_COMMAND}")
+    texts, _, _ = read_texts_and_labels(run_dir)  # the validation texts, as the latency benchmark reads them
+    peaks = peak_matmul_flops()
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as work:
+        work_dir = Path(work)
+        reference_app = reference_tree(args.reference, work_dir / "reference")
+        reference = measure_app(f"reference app ({args.reference})", reference_app, run_dir, texts, args, work_dir)
+        current = measure_app("current app", REPO_ROOT / "app.py", run_dir, texts, args, work_dir)
+    body = report(reference, current, peaks, run_dir, args)
+    print(body)
+    path = update_section("Demo under load" + (" (--quick)" if args.quick else ""), body, Path(args.results))
+    logger.info("Written to %s", path)
+
+
+if __name__ == "__main__":
+    main()
