@@ -99,7 +99,8 @@ def start_app(app_file: Path, run_dir: Path, log_file: Path) -> tuple[subprocess
     port = free_port()
     command = [sys.executable, str(app_file), "--run", str(run_dir.resolve()), "--experiments_dir",
                str(run_dir.resolve().parent), "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=app_file.parent, stdout=open(log_file, "w"), stderr=subprocess.STDOUT)
+    with open(log_file, "w") as log:  # the app keeps its own copy of the descriptor
+        process = subprocess.Popen(command, cwd=app_file.parent, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -133,7 +134,7 @@ def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int
     from gradio_client import Client
 
     connections = [Client(url, verbose=False) for _ in range(clients)]
-    connections[0].predict(texts[0], api_name="/predict")  # warm-up: the first call loads nothing twice
+    connections[0].predict(texts[0], api_name="/predict")  # warm-up: the model loads on first use, outside the timing
     numbers = itertools.count()
     latencies: list[float] = []
     errors = [0]

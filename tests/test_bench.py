@@ -26,7 +26,7 @@ def write_prepared_tweets(directory) -> None:
     (directory / PROTOCOL).write_text("written by the test\n")  # a complete folder: the benchmark uses it as it is
 
 
-def test_train_speed_and_serve_latency_quick_modes_report_their_figures(tmp_path, tiny_model):
+def test_train_speed_serve_latency_and_serve_load_quick_modes_report_their_figures(tmp_path, tiny_model):
     write_prepared_tweets(tmp_path / "data")
     results = tmp_path / "RESULTS.md"
     command = [

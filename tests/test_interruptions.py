@@ -449,4 +449,3 @@ def test_where_training_starts(tmp_path, caplog):
     (used / "notes.txt").write_text("mine")
     with pytest.raises(UserInputError, match=r"Output directory \(.*used\) already exists and is not empty: add --overwrite_output_dir"):
         plan_training(used, settings, overwrite=False, resume_from_checkpoint=None)
-
