@@ -105,7 +105,7 @@ from textclf.runs import (
     keep_config_readable,
 )
 from textclf.tokenization import tokenize
-from textclf.training import first_rows, length_order, logits_only
+from textclf.training import first_rows, freeze_lower_layers, length_order, logits_only
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +358,16 @@ class ModelArguments:
     ignore_mismatched_sizes: bool = field(
         default=False,
         metadata={"help": "Will enable to load a pretrained model whose head dimensions are different."},
+    )
+    freeze_lower_layers: int | None = field(
+        default=None,
+        metadata={
+            "help": (
+                "Not upstream. Train without changing the embeddings and the lowest N transformer layers (0: only "
+                "the embeddings). Backpropagation stops above them, so a training step costs less (bench/RESULTS.md); "
+                "default: train every parameter."
+            )
+        },
     )
 
 
@@ -780,6 +790,10 @@ def main(argv: list[str] | None = None) -> None:
         ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         **hub_options(model_args),
     )
+    if training_args.do_train and model_args.freeze_lower_layers is not None:
+        frozen = freeze_lower_layers(model, model_args.freeze_lower_layers)
+        logger.info("Froze %d of %d parameters: the embeddings and the lowest %d layers", frozen,
+                    model.num_parameters(), model_args.freeze_lower_layers)
 
     # Tokenize, and take the rows each stage asks for.
     max_seq_length = capped_max_seq_length(data_args, tokenizer)
@@ -835,7 +849,8 @@ def main(argv: list[str] | None = None) -> None:
                                       ("test", run_data.test))
                 if dataset is not None
             },
-            hyperparameters=run_hyperparameters(data_args, training_args, max_seq_length, tail_tokens),
+            hyperparameters=run_hyperparameters(data_args, training_args, max_seq_length, tail_tokens,
+                                                model_args.freeze_lower_layers),
             device=str(training_args.device) + (f" x {training_args.world_size}" if training_args.world_size > 1 else ""),
             wall_time_seconds=round(time.monotonic() - started, 1),
             command=shlex.join(["python", "run_classification.py", *arguments]),
@@ -863,12 +878,13 @@ def training_settings(model_args: ModelArguments, data_args: DataTrainingArgumen
         "shuffle_train_dataset": data_args.shuffle_train_dataset,
         "shuffle_seed": data_args.shuffle_seed,
         "max_steps": training_args.max_steps,
-        **run_hyperparameters(data_args, training_args, data_args.max_seq_length, data_args.truncation_tail_tokens),
+        **run_hyperparameters(data_args, training_args, data_args.max_seq_length, data_args.truncation_tail_tokens,
+                              model_args.freeze_lower_layers),
     }
 
 
 def run_hyperparameters(data_args: DataTrainingArguments, training_args: TrainingArguments, max_seq_length: int,
-                        tail_tokens: int) -> dict:
+                        tail_tokens: int, frozen_layers: int | None) -> dict:
     """The settings a reader of the report needs to reproduce or compare the run."""
     return {
         "num_train_epochs": training_args.num_train_epochs,
@@ -877,6 +893,7 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "max_seq_length": max_seq_length,
         "truncation_tail_tokens": tail_tokens,
+        "freeze_lower_layers": frozen_layers,
         "padding": "max_length" if data_args.pad_to_max_length else "dynamic",
         "weight_decay": training_args.weight_decay,
         "warmup_steps": training_args.warmup_steps,

@@ -411,3 +411,41 @@ def test_chinese_run_as_a_space(chinese_run, tmp_path):
     predictor = Predictor.from_run(tmp_path / "space" / "experiments" / chinese_run.name)
     scores = predictor.predict_one("朋友，很好，今天")
     assert set(scores) == set(CHINESE_LABELS) and max(scores, key=scores.get) == positive
+
+
+# Where each architecture keeps its encoder's layers.
+LAYER_PREFIXES = {"bert": "bert.encoder.layer.", "distilbert": "distilbert.transformer.layer.",
+                  "roberta": "roberta.encoder.layer.", "xlm-roberta": "roberta.encoder.layer.",
+                  "electra": "electra.encoder.layer.", "deberta-v2": "deberta.encoder.layer.",
+                  "mpnet": "mpnet.encoder.layer.", "t5": "transformer.encoder.block.", "modernbert": "model.layers."}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_freezing_the_lower_layers_leaves_only_the_layers_above_them_to_train(tiny_models, name):
+    """--freeze_lower_layers 1 freezes the embeddings and the encoder's first layer, whatever the layers are called."""
+    from transformers import AutoModelForSequenceClassification
+
+    from textclf import UserInputError
+    from textclf.training import freeze_lower_layers
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models(name), num_labels=2)
+    if name == "albert":  # its layers share one set of weights: only the embeddings can be frozen
+        with pytest.raises(UserInputError, match="no stack of 2 layers"):
+            freeze_lower_layers(model, 1)
+        assert freeze_lower_layers(model, 0) > 0
+        return
+    frozen = freeze_lower_layers(model, 1)
+    requires_grad = {parameter_name: parameter.requires_grad for parameter_name, parameter in model.named_parameters()}
+    first, second = (
+        [parameter_name for parameter_name in requires_grad if parameter_name.startswith(f"{LAYER_PREFIXES[name]}{index}.")]
+        for index in (0, 1)
+    )
+    assert first and second
+    assert not any(requires_grad[parameter_name] for parameter_name in first)
+    assert all(requires_grad[parameter_name] for parameter_name in second)
+    assert model.get_input_embeddings().weight.requires_grad is False
+    assert frozen == sum(parameter.numel() for parameter in model.parameters() if not parameter.requires_grad)
+    outside_the_encoder = [n for n, trainable in requires_grad.items() if trainable and not n.startswith(LAYER_PREFIXES[name])]
+    assert outside_the_encoder  # the classification head, at least
+    with pytest.raises(UserInputError, match="has 2 layers"):
+        freeze_lower_layers(model, 3)

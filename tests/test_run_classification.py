@@ -400,3 +400,28 @@ def test_head_tail_truncation_keeps_the_verdict_at_the_end_of_long_texts(tmp_pat
     assert_ok(result)
     again = pd.read_csv(tmp_path / "again/predictions.csv")
     assert np.allclose(again[["prob_negative", "prob_positive"]], table[["prob_negative", "prob_positive"]], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_freeze_lower_layers_trains_only_the_layers_above_them(tmp_path, tiny_model):
+    """--freeze_lower_layers 1: the saved model keeps the pretrained embeddings and first layer, the
+    second layer has moved, and run_info.json records the setting."""
+    from safetensors.torch import load_file
+
+    rows = sentiment_rows(64, seed=5)
+    write_csv(tmp_path / "train.csv", rows)
+    result = run_classification(
+        "--model_name_or_path", str(tiny_model), "--train_file", "train.csv", "--do_train", "--output_dir", "out",
+        "--freeze_lower_layers", "1", *QUICK_TRAINING, cwd=tmp_path,
+    )
+    assert_ok(result)
+    before, after = load_file(tiny_model / "model.safetensors"), load_file(tmp_path / "out/model.safetensors")
+
+    def moved(name: str) -> bool:
+        trained = after.get(f"bert.{name}", after.get(name))
+        return not np.allclose(before[name].numpy(), trained.numpy())
+
+    assert not moved("embeddings.word_embeddings.weight")
+    assert not moved("encoder.layer.0.attention.self.query.weight")
+    assert moved("encoder.layer.1.attention.self.query.weight")
+    assert read_json(tmp_path / "out/run_info.json")["hyperparameters"]["freeze_lower_layers"] == 1
