@@ -34,6 +34,7 @@ from textclf.offline import enable_offline_mode, hub_model_needs_network, resolv
 from textclf.problem_types import SINGLE_LABEL
 from textclf.report import write_run_report
 from textclf.runs import ALL_RESULTS, TRAINER_STATE, RunInfo, write_json_atomically
+from textclf.training import freeze_lower_layers
 
 logger = logging.getLogger("decoupled")
 
@@ -57,6 +58,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     flag("--early_stopping_patience", type=int, default=2, help="stop after this many epochs without a better score")
     flag("--pooling", choices=POOLINGS, default="cls", help="one vector per text: the first token's, or the mean")
     flag("--dropout", type=float, default=0.1)
+    flag("--freeze_lower_layers", type=int, help="keep the embeddings and the lowest N layers as pretrained (0: the embeddings)")
     flag("--class_weights", choices=("none", "balanced"), default="none", help="balanced: rare classes weigh more")
     flag("--bf16", type=str.lower, choices=("auto", "true", "false"), nargs="?", const="true", default="auto")
     flag("--seed", type=int, default=42), flag("--output_dir", required=True)
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     # falls linearly to 0 at the last step.
     weights = balanced_class_weights(data["train"][LABEL], len(labels)) if args.class_weights == "balanced" else None
     model = DecoupledClassifier.from_encoder(source.path, labels, args.pooling, args.dropout, weights)
+    if args.freeze_lower_layers is not None:  # no gradients below the first trained layer: cheaper steps
+        freeze_lower_layers(model.encoder, args.freeze_lower_layers)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     optimizer = model.configure_optimizer(args.learning_rate, args.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, args.num_train_epochs * len(batches))

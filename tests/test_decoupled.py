@@ -245,7 +245,7 @@ def test_web_demo_serves_the_run(cls_run, data):
     from test_app import confidences, serving
 
     text = pd.read_csv(data / "test.csv")["text"][0]
-    with serving(app.create_app(cls_run, cls_run.parent)) as url:
+    with serving(app.create_app(cls_run, cls_run.parent, variant="onnx")) as url:  # exact scores (auto may pick int8)
         result = Client(url, verbose=False).predict(text, api_name="/predict")
     scores = confidences(result)
     assert [scores[label] for label in LABELS] == pytest.approx(probabilities_of(cls_run)[0], abs=1e-4)  # onnx
@@ -312,3 +312,18 @@ def test_benchmark_quick_mode_trains_both_editions_through_the_task_script(tmp_p
     assert RunInfo.read(tmp_path / "runs/d").model_code == "modeling.py"
     assert RunInfo.read(tmp_path / "runs/t").model_code is None
     assert pd.read_csv(tmp_path / "runs/d/submission.csv").columns.tolist() == ["id", "target"]
+
+
+def test_frozen_lower_layers_keep_their_pretrained_weights(data, tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    run = train(data, tmp_path / "tiny-frozen", tiny_model, "--freeze_lower_layers", "1")
+    before, after = load_file(tiny_model / "model.safetensors"), load_file(run / "model.safetensors")
+
+    def moved(name: str) -> bool:
+        return not np.allclose(before[name].numpy(), after[f"encoder.{name}"].numpy())
+
+    assert not moved("embeddings.word_embeddings.weight")
+    assert not moved("encoder.layer.0.output.dense.weight")
+    assert moved("encoder.layer.1.output.dense.weight")
+    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["freeze_lower_layers"] == 1

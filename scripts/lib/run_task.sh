@@ -43,8 +43,7 @@ optional=()
 if [ -n "$MAX_TRAIN_SAMPLES" ]; then optional+=(--max_train_samples "$MAX_TRAIN_SAMPLES"); fi
 if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL_SAMPLES"); fi
 if [ -n "$CLASS_NAMES" ]; then optional+=(--class_names "$CLASS_NAMES"); fi
-trainer_only=()  # run_classification.py's own options
-if [ -n "${FREEZE_LOWER_LAYERS:-}" ]; then trainer_only+=(--freeze_lower_layers "$FREEZE_LOWER_LAYERS"); fi
+if [ -n "${FREEZE_LOWER_LAYERS:-}" ]; then optional+=(--freeze_lower_layers "$FREEZE_LOWER_LAYERS"); fi
 
 # bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py); fp32 elsewhere.
 if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
@@ -59,7 +58,6 @@ read -ra resume_flags <<< "$resume"
 started=$(date +%s)
 if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
   if [ "$LAUNCHER" != python ]; then echo "error: TRAINER=decoupled trains in one process; unset LAUNCHER" >&2; exit 2; fi
-  if [ -n "${FREEZE_LOWER_LAYERS:-}" ]; then echo "error: TRAINER=decoupled trains every layer; unset FREEZE_LOWER_LAYERS" >&2; exit 2; fi
   python decoupled/main.py \
     --model_name_or_path "$MODEL" \
     --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
@@ -81,7 +79,7 @@ $LAUNCHER run_classification.py \
   --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
   --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
   --save_every_minutes "$SAVE_EVERY_MINUTES" --save_total_limit 1 \
-  --output_dir "$OUTPUT_DIR" "${optional[@]}" "${trainer_only[@]}" "${resume_flags[@]}"
+  --output_dir "$OUTPUT_DIR" "${optional[@]}" "${resume_flags[@]}"
 fi
 
 echo
