@@ -6,12 +6,16 @@ Same model, same Disaster Tweets train/validation split, one epoch, same seed, b
       lr 2e-5, fp32. Its cost per step is constant, so it is timed over --a_steps steps; its F1
       only in --full mode (about two hours per epoch on 2 cores);
   (b) upstream with dynamic padding: --pad_to_max_length False --max_seq_length 128;
-  (c) `bash scripts/train_tweets.sh` with its defaults (EPOCHS=1).
-For each it prints training samples/s, wall time and validation F1, then the ratios c/a and c/b,
-and the utilisation: useful (non-pad) tokens/s x 6 x non-embedding parameters over the fp32
-matmul FLOP/s measured first on this machine (and, for runs in bf16, over the bf16 rate too).
+  (c0) round 1's default recipe of `bash scripts/train_tweets.sh`, pinned here as a fixed reference
+      (3 epochs, every layer trained), whatever the script's defaults become;
+  (c) `bash scripts/train_tweets.sh` with its defaults, the whole recipe.
+For each it prints training samples/s, training and wall time and validation F1, then the ratios
+c/a and c/b (samples/s), c0/c (training time of the whole recipe) and the utilisation: useful (non-pad)
+tokens/s x FLOPs per token over the fp32 matmul FLOP/s measured first on this machine (and, for runs
+in bf16, over the bf16 rate too). FLOPs per token: 2 per non-embedding parameter for the forward pass,
+4 more for the backward pass of those trained; a frozen layer (--freeze_lower_layers) runs forward only.
 
-    python bench/train_speed.py            # about 10 minutes on 2 cores
+    python bench/train_speed.py            # about 15 minutes on 2 cores
     python bench/train_speed.py --quick    # a 640-tweet subset, 2 steps of (a): a fast look
     python bench/train_speed.py --full     # (a) for a whole epoch, with its F1
 
@@ -60,6 +64,8 @@ class Result:
     bf16: bool
     f1: float | None = None
     notes: list[str] = field(default_factory=list)
+    frozen_layers: int | None = None  # --freeze_lower_layers of the run
+    flops_per_token: float = 0.0  # 2 per parameter forward, 4 more backward for trained ones (set by main)
 
     @property
     def useful_tokens_per_second(self) -> float:
@@ -94,15 +100,21 @@ def ensure_tweets_data(data_dir: Path) -> None:
     sys.exit(f"error: no {data_dir}/train.csv and no raw tweets in data/raw/tweets or ../shared/data/tweets")
 
 
-def non_embedding_parameters(model_path: str) -> tuple[int, int]:
-    """(all parameters, those outside the embedding tables) of the model with a 2-class head."""
+def non_embedding_parameters(model_path: str, frozen_layers: int | None = None) -> tuple[int, int, int]:
+    """(all parameters, those outside the embedding tables, those of them trained) of the model with a
+    2-class head, with `frozen_layers` as --freeze_lower_layers freezes them."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from textclf.training import freeze_lower_layers
+
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+    if frozen_layers is not None:
+        freeze_lower_layers(model, frozen_layers)
+    embedding_tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     total = sum(p.numel() for p in model.parameters())
-    embeddings = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
-    return total, total - embeddings
+    outside = [p for p in model.parameters() if id(p) not in embedding_tables]
+    return total, sum(p.numel() for p in outside), sum(p.numel() for p in outside if p.requires_grad)
 
 
 def mean_tokens_per_sample(model_path: str, train_file: Path, max_length: int, limit: int | None) -> float:
@@ -153,31 +165,41 @@ def run_upstream(name: str, description: str, args, data_dir: Path, model_path: 
     return result
 
 
-def run_our_script(args, data_dir: Path, model_path: str) -> Result:
-    output_dir = Path(args.work_dir) / "c"
-    env = {"EPOCHS": "1", "MODEL": args.model, "DATA_DIR": str(data_dir), "OUTPUT_DIR": str(output_dir),
-           "MAX_TRAIN_SAMPLES": str(args.max_train_samples or "")}
-    wall = run_and_time(["bash", "scripts/train_tweets.sh"], Path(args.work_dir) / "c.log", env)
+# Round 1's default recipe (issue 16 calls it c0), every variable of scripts/train_tweets.sh that shapes training.
+REFERENCE_RECIPE = {"EPOCHS": "3", "LR": "5e-5", "BATCH_SIZE": "32", "WARMUP_STEPS": "20", "MAX_SEQ_LENGTH": "64",
+                    "BF16": "auto", "OPTIM": "adamw_torch_fused", "SAMPLING": "group_by_length",
+                    "FREEZE_LOWER_LAYERS": ""}
+
+
+def run_our_script(name: str, description: str, recipe: dict[str, str], args, data_dir: Path, model_path: str) -> Result:
+    output_dir = Path(args.work_dir) / name
+    env = {**recipe, "MODEL": args.model, "DATA_DIR": str(data_dir), "OUTPUT_DIR": str(output_dir),
+           "MAX_TRAIN_SAMPLES": str(args.max_train_samples or ""), "OVERWRITE": "1"}
+    wall = run_and_time(["bash", "scripts/train_tweets.sh"], Path(args.work_dir) / f"{name}.log", env)
     samples_per_second, train_seconds, f1, hyperparameters = read_run(output_dir)
     tokens = mean_tokens_per_sample(model_path, data_dir / "train.csv", hyperparameters["max_seq_length"], args.max_train_samples)
-    shown_env = {k: shown(Path(v)) if v.startswith("/") else v for k, v in env.items() if v}
+    shown_env = {k: shown(Path(v)) if v.startswith("/") else v for k, v in env.items() if v and k != "OVERWRITE"}
     command = " ".join(f"{k}={v}" for k, v in shown_env.items()) + " bash scripts/train_tweets.sh"
-    result = Result("c", "scripts/train_tweets.sh defaults (1 epoch)", command, samples_per_second, train_seconds,
-                    wall, tokens, bool(hyperparameters.get("bf16")), f1)
+    result = Result(name, description, command, samples_per_second, train_seconds, wall, tokens,
+                    bool(hyperparameters.get("bf16")), f1)
+    frozen = hyperparameters.get("freeze_lower_layers")
+    result.frozen_layers = frozen
     result.notes.append(
-        f"lr {hyperparameters['learning_rate']:g}, max length {hyperparameters['max_seq_length']}, "
-        f"{hyperparameters['train_sampling_strategy']}, bf16 {hyperparameters.get('bf16')}, {hyperparameters.get('optim')}; "
-        "wall time includes predicting test.csv"
+        f"{hyperparameters['num_train_epochs']:g} epochs, lr {hyperparameters['learning_rate']:g}, "
+        f"batch {hyperparameters['per_device_train_batch_size']}, max length {hyperparameters['max_seq_length']}, "
+        f"{hyperparameters['train_sampling_strategy']}, bf16 {hyperparameters.get('bf16')}, {hyperparameters.get('optim')}, "
+        + ("every layer trained" if frozen is None else f"embeddings and lowest {frozen} layers frozen")
+        + "; wall time includes predicting test.csv"
     )
     return result
 
 
-def utilisation(result: Result, non_embedding: int, peak_flops: float) -> float:
-    return result.useful_tokens_per_second * 6 * non_embedding / peak_flops
+def utilisation(result: Result, peak_flops: float) -> float:
+    return result.useful_tokens_per_second * result.flops_per_token / peak_flops
 
 
 def report(results: list[Result], peaks: dict[str, float], total: int, non_embedding: int, args) -> str:
-    a, b, c = results
+    a, b, c0, c = results
     lines = [
         f"Model {args.model}: {total / 1e6:.1f}M parameters, {non_embedding / 1e6:.1f}M outside the embeddings. "
         f"Measured matmul peak on this machine: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s.",
@@ -187,8 +209,8 @@ def report(results: list[Result], peaks: dict[str, float], total: int, non_embed
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        fp32_use = utilisation(r, non_embedding, peaks["fp32"])
-        bf16_use = f"{utilisation(r, non_embedding, peaks['bf16']):.0%}" if r.bf16 else "-"
+        fp32_use = utilisation(r, peaks["fp32"])
+        bf16_use = f"{utilisation(r, peaks['bf16']):.0%}" if r.bf16 else "-"
         f1 = "-" if r.f1 is None else f"{r.f1:.4f}"
         what = r.description + ("".join(f"; {n}" for n in r.notes))
         lines.append(f"| ({r.name}) | {what} | {r.samples_per_second:.1f} | {r.train_seconds:.0f} | {r.wall_seconds:.0f} | {f1} | "
@@ -199,7 +221,12 @@ def report(results: list[Result], peaks: dict[str, float], total: int, non_embed
         f"- c/a = {c.samples_per_second / a.samples_per_second:.1f}x (target >= 40)",
         f"- c/b = {c.samples_per_second / b.samples_per_second:.2f}x (target >= 2.0)",
         f"- F1 of c minus F1 of b = {f1_gap:+.1f} points (target: no worse than -0.5)" if f1_gap is not None else "- F1 gap: not measured",
-        f"- utilisation of c = {utilisation(c, non_embedding, peaks['fp32']):.0%} of the fp32 peak (target >= 50%)",
+        f"- utilisation of c = {utilisation(c, peaks['fp32']):.0%} of the fp32 peak (target >= 50%)",
+        f"- c0/c = {c0.train_seconds / c.train_seconds:.2f}x in training time of the whole recipe, "
+        f"{c0.wall_seconds / c.wall_seconds:.2f}x in wall time (target >= 1.5x)",
+        f"- F1 of c minus F1 of c0 = {(c.f1 - c0.f1) * 100:+.1f} points on this split (target: within 0.5 point on the "
+        "five-split protocol, scripts/repeat_splits.sh; one split's draw moves F1 by two points)"
+        if c.f1 is not None and c0.f1 is not None else "- F1 of c against c0: not measured",
         *commands_section({r.name: r.command for r in results},
                           f".venv/bin/python bench/train_speed.py{' --quick' if args.quick else ''}{' --full' if args.full else ''}"),
     ]
@@ -219,7 +246,7 @@ def main() -> None:
     model_path = resolve_model_name_or_path(args.model).path
 
     peaks = peak_matmul_flops()
-    total, non_embedding = non_embedding_parameters(model_path)
+    total, non_embedding, _ = non_embedding_parameters(model_path)
     logger.info("fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s; %s: %.1fM parameters, %.1fM outside the embeddings",
                 peaks["fp32"] / 1e9, peaks["bf16"] / 1e9, args.model, total / 1e6, non_embedding / 1e6)
 
@@ -228,8 +255,13 @@ def main() -> None:
                      512, True, a_steps, evaluate=args.full),
         run_upstream("b", "upstream with dynamic padding, max length 128", args, data_dir, model_path,
                      128, False, None, evaluate=True),
-        run_our_script(args, data_dir, model_path),
+        run_our_script("c0", "reference: round 1's scripts/train_tweets.sh defaults, pinned", REFERENCE_RECIPE,
+                       args, data_dir, model_path),
+        run_our_script("c", "scripts/train_tweets.sh defaults", {}, args, data_dir, model_path),
     ]
+    for r in results:  # a frozen layer runs forward only: 2 FLOPs per parameter and token instead of 6
+        _, outside, trained = non_embedding_parameters(model_path, r.frozen_layers)
+        r.flops_per_token = 2 * outside + 4 * trained
     for r in results:
         logger.info("(%s) %.1f samples/s, train %.0f s, wall %.0f s, F1 %s", r.name, r.samples_per_second,
                     r.train_seconds, r.wall_seconds, "-" if r.f1 is None else f"{r.f1:.4f}")
