@@ -259,7 +259,8 @@ def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
                     text = gr.Textbox(label="Text", lines=4, placeholder=EMPTY_INPUT_MESSAGE, elem_id="input-text")
                     classify = gr.Button("Classify", variant="primary", elem_id="classify")
                 prediction = gr.Label(label="Prediction", elem_id="prediction")
-            explanation = gr.HighlightedText(label=EXPLANATION_LABEL.format(variant=registry.variant),
+            served = registry.predictor(initial_run).variant  # "auto" picks onnx-int8 or onnx per run
+            explanation = gr.HighlightedText(label=EXPLANATION_LABEL.format(variant=served),
                                              elem_id="explanation")
             examples = gr.Examples([[t] for t in example_texts(registry.path(initial_run))], inputs=text)
         with gr.Tab("CSV file"):

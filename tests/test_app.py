@@ -150,7 +150,37 @@ def test_every_predictor_variant_agrees_with_the_trained_model(tiny_run, tmp_pat
     assert np.abs(scores - reference).max() < tolerance
     assert (scores.argmax(1) == reference.argmax(1)).all()
     if variant.startswith("onnx"):
-        assert (run_dir / "onnx" / ("model.int8.onnx" if variant == "onnx-int8" else "model.onnx")).exists()
+        assert (run_dir / "onnx" / ("model.int8.per-channel.onnx" if variant == "onnx-int8" else "model.onnx")).exists()
+
+
+def test_the_demo_default_serves_int8_only_where_it_keeps_the_validation_accuracy(tiny_run, tmp_path, monkeypatch,
+                                                                                   caplog):
+    """"auto" (SERVING_VARIANT) scores the run's validation rows with int8 weights and without, once,
+    and serves int8 only within INT8_MAX_ACCURACY_DROP; without validation rows, the unquantized export."""
+    from textclf import predictor as predictor_module
+    from textclf.predictor import SERVING_VARIANT, Predictor
+
+    assert SERVING_VARIANT == "auto"
+    project = shutil.copytree(tiny_run.parent.parent, tmp_path / "project")
+    run_dir = project / "experiments" / tiny_run.name
+    assert Predictor.from_run(run_dir, variant="auto").variant == "onnx"  # no eval_predictions.csv: no evidence
+
+    labels = pd.read_csv(project / "data/validation.csv")["label"]
+    pd.DataFrame({"label": labels, "prediction": labels}).to_csv(run_dir / "eval_predictions.csv", index=False)
+    served = Predictor.from_run(run_dir, variant="auto")
+    check = json.loads((run_dir / "onnx/int8_check.json").read_text())
+    assert check["rows"] == len(labels) and check["fp32_accuracy"] >= 0.9
+    assert served.variant == ("onnx-int8" if check["int8_accuracy"] >= check["fp32_accuracy"] - 0.003 else "onnx")
+
+    # A stricter bar, decided from the cached check (scoring again would raise): the unquantized export, said once.
+    monkeypatch.setattr(predictor_module, "INT8_MAX_ACCURACY_DROP", -1.0)
+    monkeypatch.setattr(Predictor, "accuracy", lambda *args: pytest.fail("the check was not cached"))
+    with caplog.at_level("WARNING", logger="textclf.predictor"):
+        fallback = Predictor.from_run(run_dir, variant="auto")
+    assert fallback.variant == "onnx"
+    assert [r.getMessage() for r in caplog.records if "serving onnx" in r.getMessage()]
+    texts = ["good", "bad movie was the awful day"]
+    assert np.allclose(fallback.predict_proba(texts), Predictor.from_run(run_dir, variant="onnx").predict_proba(texts))
 
 
 def test_predictor_refuses_a_regression_run(tiny_run, tmp_path):

@@ -38,9 +38,9 @@ def test_train_speed_serve_latency_and_serve_load_quick_modes_report_their_figur
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     text = results.read_text()
     assert "## Training speed (--quick)" in text
-    for run in ("(a)", "(b)", "(c)"):
+    for run in ("(a)", "(b)", "(c0)", "(c)"):
         assert f"| {run} |" in text
-    for figure in ("c/a = ", "c/b = ", "utilisation of c = ", "F1 of c minus F1 of b"):
+    for figure in ("c/a = ", "c/b = ", "utilisation of c = ", "F1 of c minus F1 of b", "c0/c = ", "F1 of c minus F1 of c0"):
         assert figure in text
     assert (tmp_path / "runs/c/report.md").exists()
 
@@ -53,10 +53,12 @@ def test_train_speed_serve_latency_and_serve_load_quick_modes_report_their_figur
     assert "## Training speed (--quick)" in text and "## Serving latency (--quick)" in text
     for variant in ("transformers pipeline (fp32)", "(fp32)", "(int8)", "(onnx)", "(onnx-int8)"):
         assert f"| textclf Predictor {variant} |" in text or f"| {variant} |" in text
+    assert "| textclf Predictor (auto: onnx" in text  # the demo's default names the variant it chose
+    assert "- the web demo's default, textclf Predictor (auto: onnx" in text and "x the pipeline's (target <= 0.25x)" in text
     explanations = text[text.index("Token explanations"):]
-    for variant in ("onnx", "fp32"):
-        assert f"| textclf Predictor ({variant}) | 5 |" in explanations  # the test tweets have 5 words
-        assert f"- textclf Predictor ({variant}): " in explanations and "x at the median" in explanations
+    for variant in ("auto: onnx", "fp32"):
+        assert f"| textclf Predictor ({variant}" in explanations and " | 5 | " in explanations  # 5 words a tweet
+        assert f"- textclf Predictor ({variant}" in explanations and "x at the median" in explanations
 
     # The same run served by today's app and by a reference app from git, under a small load. HEAD, not the
     # benchmark's older default commit: a shallow clone has HEAD only.

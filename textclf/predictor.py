@@ -8,15 +8,18 @@ Four ways to run the model (`variant`), measured by bench/serve_latency.py (benc
 - "int8": PyTorch dynamic quantization of the Linear layers;
 - "onnx": the model exported to ONNX and run by ONNX Runtime (far less overhead per operator,
   which dominates for one short text);
-- "onnx-int8": that export with ONNX Runtime's dynamic int8 quantization: the fastest, at a small
-  cost in accuracy.
-The web demo serves "onnx" by default (SERVING_VARIANT). The exports are cached in the run's `onnx/` folder,
-each checked against the PyTorch model first. Where a variant cannot be made for an architecture, the
-nearest one that can is served, and one log line says so (FALLBACKS).
+- "onnx-int8": that export with ONNX Runtime's dynamic int8 quantization, one scale per output
+  channel of each weight matrix: the fastest;
+- "auto", the web demo's default (SERVING_VARIANT): "onnx-int8" where it scores the run's validation
+  rows within INT8_MAX_ACCURACY_DROP of "onnx", else "onnx" (the check is cached, see int8_check).
+The exports are cached in the run's `onnx/` folder, each checked against the PyTorch model first.
+Where a variant cannot be made for an architecture, the nearest one that can is served, and one log
+line says so (FALLBACKS).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import os
@@ -33,7 +36,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from textclf import UserInputError
 from textclf.calibration import Calibration
 from textclf.problem_types import REGRESSION
-from textclf.runs import RunInfo
+from textclf.runs import EVAL_PREDICTIONS, RunInfo, read_json, write_json_atomically
 from textclf.tables import one_line
 from textclf.tokenization import tokenize
 
@@ -65,12 +68,17 @@ def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-VARIANTS = ("fp32", "int8", "onnx", "onnx-int8")
-# The web demo's default: the fastest variant that keeps the validation accuracy exactly. On the
-# tweets run, one tweet in 3.6 ms at the median against 10.9 for fp32 PyTorch; onnx-int8 took 1.5 ms
-# but lost 0.53 points of accuracy, over our 0.5-point limit for a default (bench/RESULTS.md).
-SERVING_VARIANT = "onnx"
+AUTO = "auto"
+VARIANTS = ("fp32", "int8", "onnx", "onnx-int8", AUTO)
+# The web demo's default: int8 where the run's own validation rows show it costs at most 0.3 point of
+# accuracy. On the tweets run, per-channel int8 weights scored 0.8252 against fp32's 0.8238 (one
+# scale per weight matrix, ONNX Runtime's default, lost 0.53 points) in a third of fp32's time at
+# the median (bench/RESULTS.md).
+SERVING_VARIANT = AUTO
+INT8_MAX_ACCURACY_DROP = 0.003
+INT8_CHECK_ROWS = 2000  # the first validation rows the check scores: seconds for tweets, a minute for reviews
 ONNX_DIR = "onnx"  # in the run directory: the cached exports
+ONNX_FP32, ONNX_INT8, INT8_CHECK = "model.onnx", "model.int8.per-channel.onnx", "int8_check.json"
 ONNX_OPSET = 17
 # A forward function: padded numpy arrays (input_ids, attention_mask, ...) in, logits out.
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -192,8 +200,8 @@ def cached_onnx_model(run_dir: Path, tokenizer, input_names: list[str], int8: bo
 
     Raises VariantUnavailable, naming the nearest variant, where the model cannot be exported or quantized.
     """
-    fp32_path = run_dir / ONNX_DIR / "model.onnx"
-    path = run_dir / ONNX_DIR / ("model.int8.onnx" if int8 else "model.onnx")
+    fp32_path = run_dir / ONNX_DIR / ONNX_FP32
+    path = run_dir / ONNX_DIR / (ONNX_INT8 if int8 else ONNX_FP32)
     if is_fresh(path, run_dir):
         return path
     logger.info("Exporting %s to ONNX (once; cached in %s)", run_dir, path.parent)
@@ -208,12 +216,47 @@ def cached_onnx_model(run_dir: Path, tokenizer, input_names: list[str], int8: bo
 
         try:
             with root_logger_records_dropped(from_path="onnxruntime/quantization"):  # a tip for model authors
-                quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+                # Per channel: one scale per weight column, not per matrix; on tweets 0.53 points of
+                # accuracy lost per matrix, none per channel (bench/RESULTS.md).
+                quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8, per_channel=True)
             onnx_forward(path)(example_batch(tokenizer, input_names, CHECK_TEXTS))
         except Exception as error:  # the quantizer or ONNX Runtime refused the quantized graph
             path.unlink(missing_ok=True)
             raise VariantUnavailable(f"ONNX Runtime cannot quantize its export ({reason(error)})", "onnx") from error
     return path
+
+
+def int8_check(run_dir: Path, int8: Predictor, fp32: Predictor) -> dict | None:
+    """Validation accuracy of the int8 export and of the unquantized one, on the run's first
+    INT8_CHECK_ROWS validation rows; cached in onnx/int8_check.json until the weights change.
+    None, and one log line, where the validation rows are not here (a Space carries no data)."""
+    path = run_dir / ONNX_DIR / INT8_CHECK
+    if is_fresh(path, run_dir) and path.stat().st_mtime >= (run_dir / ONNX_DIR / ONNX_INT8).stat().st_mtime:
+        return read_json(path)
+    rows, why_not = validation_rows(run_dir)
+    if rows is None:
+        logger.info("%s: serving onnx, not onnx-int8: no validation rows to check int8 weights on (%s)", run_dir, why_not)
+        return None
+    texts, labels = rows
+    check = {"rows": len(texts), "fp32_accuracy": fp32.accuracy(texts, labels), "int8_accuracy": int8.accuracy(texts, labels)}
+    write_json_atomically(path, check)
+    return check
+
+
+def validation_rows(run_dir: Path) -> tuple[tuple[list[str], list[str]] | None, str]:
+    """(texts, labels) of the run's first INT8_CHECK_ROWS validation rows, or None and why not."""
+    table_path = run_dir / EVAL_PREDICTIONS
+    if not table_path.is_file():
+        return None, f"no {EVAL_PREDICTIONS}"
+    try:  # the data readers: not in a Space's bundle, which carries no data either
+        import pandas as pd
+
+        from textclf.analysis import validation_texts
+    except ImportError as error:
+        return None, f"cannot read data files here ({error})"
+    table = pd.read_csv(table_path, dtype={"label": str}, keep_default_na=False).head(INT8_CHECK_ROWS)
+    texts, why_not = validation_texts(run_dir, RunInfo.read(run_dir), table)
+    return (None, why_not) if texts is None else ((texts, table["label"].tolist()), "")
 
 
 def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str], variant: str) -> Forward:
@@ -328,6 +371,9 @@ class Predictor:
             raise UserInputError(
                 f"{run_dir}: a regression run predicts a score, not classes; serve a classification run"
             )
+        if variant == AUTO:  # where int8 cannot be made by ONNX Runtime, what "onnx" serves
+            int8 = cls.from_run(run_dir, "onnx-int8")
+            return int8.int8_if_it_keeps_accuracy(run_dir) if int8.variant == "onnx-int8" else cls.from_run(run_dir, "onnx")
         configure_torch_threads()
         tokenizer = AutoTokenizer.from_pretrained(run_dir, trust_remote_code=info.has_model_code)
         model = load_run_model(run_dir)
@@ -359,6 +405,25 @@ class Predictor:
                 logits = self.forward(batch)
             probabilities[rows] = self.calibration.probabilities(logits, self.task)
         return probabilities
+
+    def int8_if_it_keeps_accuracy(self, run_dir: Path) -> Predictor:
+        """This onnx-int8 predictor where it scores the run's validation rows within INT8_MAX_ACCURACY_DROP
+        of the unquantized export, else a predictor of that export ("onnx")."""
+        fp32 = copy.copy(self)
+        fp32.forward, fp32.variant, fp32._lock = onnx_forward(run_dir / ONNX_DIR / ONNX_FP32), "onnx", threading.Lock()
+        check = int8_check(run_dir, self, fp32)
+        if check is None:
+            return fp32
+        kept = check["int8_accuracy"] >= check["fp32_accuracy"] - INT8_MAX_ACCURACY_DROP
+        logger.log(logging.INFO if kept else logging.WARNING,
+                   "%s: int8 weights score %.4f on %d validation rows against %.4f unquantized: serving %s", run_dir,
+                   check["int8_accuracy"], check["rows"], check["fp32_accuracy"], "onnx-int8" if kept else "onnx")
+        return self if kept else fp32
+
+    def accuracy(self, texts: list[str], labels: list[str]) -> float:
+        """The share of `texts` whose predicted class is their label (class names)."""
+        predicted = self.predicted_ids(self.predict_proba(texts))
+        return float(np.mean([self.labels[i] == label for i, label in zip(predicted, labels)]))
 
     def predicted_ids(self, probabilities: np.ndarray) -> np.ndarray:
         """The class each row of predict_proba's output predicts: the most probable one, or the
