@@ -26,6 +26,10 @@ from pathlib import Path
 # Gradio checks for updates and sends usage statistics unless told not to; this toolkit is
 # offline-first, so the demo never reaches out (set before gradio is imported).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio's queue also summarises every event it has served (up to 10,000, in a pandas DataFrame) each
+# time one finishes, for its monitoring page: under load, work that grows with every request.
+# Once every 1,000 events keeps the page's figures and drops that cost (bench/serve_load.py).
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -3,11 +3,16 @@
 
 Each app (the current app.py, and the reference: app.py and textclf/ as they were at a fixed commit,
 before the serving work of issue 16) is started on a loopback port serving the same run; then
-`--requests` validation tweets are sent from `--clients` concurrent gradio_client clients, as the
-page's button and API callers send them. For each app: errors, requests/s, latency p50 and p95.
+`--requests` validation tweets are sent from `--clients` concurrent users to the demo's /predict,
+the event the page's button triggers. For each app: errors, requests/s, latency p50 and p95, and the
+CPU time the app and the load generator each spent per request.
 
-    python bench/serve_load.py             # 1,000 requests from 50 clients per app: about 2 minutes
-    python bench/serve_load.py --quick     # 100 requests from 10 clients: a smoke test
+Users call Gradio's plain HTTP API by default (`--client http`); `--client gradio_client` sends the
+same requests through gradio_client, which on 2 cores spends 3.5x the app's CPU per request, so that
+requests/s then measures the clients, not the app (bench/RESULTS.md).
+
+    python bench/serve_load.py             # 1,000 requests from 50 users per app: a few minutes
+    python bench/serve_load.py --quick     # 100 requests from 10 users: a smoke test
 
 Results go to bench/RESULTS.md (section "Demo under load").
 """
@@ -16,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import io
+import http.client
 import itertools
+import json
 import logging
 import os
 import resource
@@ -27,6 +34,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +53,7 @@ DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"
 # measured the app of its day by hand on another machine: 40.8 requests/s, p95 1.76 s.
 REFERENCE_COMMIT = "3e0d5e6"
 START_TIMEOUT_SECONDS = 180
+GRADIO_API = "/gradio_api"
 
 
 @dataclass
@@ -55,7 +64,7 @@ class LoadResult:
     seconds: float
     latencies: list[float]
     app_cpu_seconds: float  # the app's process
-    client_cpu_seconds: float  # this process: the gradio_client clients sending the load
+    client_cpu_seconds: float  # this process: the clients sending the load
 
     def cpu_ms_per_request(self, seconds: float) -> float:
         return seconds * 1000 / self.requests
@@ -72,7 +81,10 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default=DEFAULT_RUN, help="a finished run directory (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per app (default %(default)s)")
-    parser.add_argument("--clients", type=int, default=50, help="concurrent gradio_client clients (default %(default)s)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent users (default %(default)s)")
+    parser.add_argument("--client", choices=sorted(USERS), default="http",
+                        help="how each user calls the demo: Gradio's plain HTTP API, light on this machine's CPU, or "
+                             "a gradio_client, which costs more CPU than the app per request (default %(default)s)")
     parser.add_argument("--reference", default=REFERENCE_COMMIT, help="git commit of the reference app (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="100 requests from 10 clients")
     parser.add_argument("--results", default=str(RESULTS_FILE), help="results file to update")
@@ -126,15 +138,68 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int, clients: int) -> LoadResult:
-    """`requests` texts from `clients` threads, each with its own gradio_client connection.
+class HttpUser:
+    """One user calling the demo's /predict over Gradio's plain HTTP API, as `curl` would: POST the text,
+    then read the event stream of its answer (`/gradio_api/call/predict`). The page's button and
+    gradio_client go through the same queue and batching; this side just costs the load generator
+    far less CPU per request than a gradio_client (its own event stream, heartbeat thread and JSON
+    schema handling), which on a machine shared with the app would otherwise be what is measured."""
+
+    def __init__(self, url: str, run_name: str):
+        parsed = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=300)
+        self.run_name = run_name
+
+    def predict(self, text: str) -> list:
+        body = json.dumps({"data": [text, self.run_name]})
+        self.connection.request("POST", f"{GRADIO_API}/call/predict", body, {"Content-Type": "application/json"})
+        response = self.connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST answered {response.status}: {answer[:200]!r}")
+        self.connection.request("GET", f"{GRADIO_API}/call/predict/{json.loads(answer)['event_id']}")
+        response = self.connection.getresponse()
+        events = response.read().decode()
+        last_event = events.strip().split("\n\n")[-1]
+        event, _, data = last_event.partition("\ndata: ")
+        if event != "event: complete":
+            raise RuntimeError(f"the event stream ended with {last_event[:200]!r}")
+        return json.loads(data)
+
+
+class GradioClientUser:
+    """One user with its own gradio_client connection, as API callers of the demo write it."""
+
+    def __init__(self, url: str, run_name: str):
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False)
+        self.run_name = run_name
+
+    def predict(self, text: str) -> list:
+        return self.client.predict(text, self.run_name, api_name="/predict")
+
+
+USERS = {"http": HttpUser, "gradio_client": GradioClientUser}
+CLIENT_DESCRIPTIONS = {"http": "Gradio's plain HTTP API, /gradio_api/call/predict", "gradio_client": "gradio_client clients"}
+
+
+def default_run_name(url: str) -> str:
+    """The run the page offers first: the default of /predict's `run` parameter."""
+    with urllib.request.urlopen(f"{url.rstrip('/')}{GRADIO_API}/info", timeout=30) as response:
+        parameters = json.load(response)["named_endpoints"]["/predict"]["parameters"]
+    return next(parameter["parameter_default"] for parameter in parameters if parameter["parameter_name"] == "run")
+
+
+def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int, clients: int,
+              client_kind: str) -> LoadResult:
+    """`requests` texts from `clients` threads, each a user with its own connection (USERS[client_kind]).
 
     CPU time is counted on both sides: on a 2-core machine the clients can cost more than the app,
     and then requests/s measures the clients."""
-    from gradio_client import Client
-
-    connections = [Client(url, verbose=False) for _ in range(clients)]
-    connections[0].predict(texts[0], api_name="/predict")  # warm-up: the model loads on first use, outside the timing
+    run_name = default_run_name(url)
+    connections = [USERS[client_kind](url, run_name) for _ in range(clients)]
+    connections[0].predict(texts[0])  # warm-up: the model loads on first use, outside the timing
     numbers = itertools.count()
     latencies: list[float] = []
     errors = [0]
@@ -144,7 +209,7 @@ def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int
         while (number := next(numbers)) < requests:
             started = time.perf_counter()
             try:
-                client.predict(texts[number % len(texts)], api_name="/predict")
+                client.predict(texts[number % len(texts)])
             except Exception as error:  # any failed request counts, whatever gradio raises
                 with lock:
                     errors[0] += 1
@@ -171,7 +236,7 @@ def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int
 def measure_app(name: str, app_file: Path, run_dir: Path, texts: list[str], args, work_dir: Path) -> LoadResult:
     process, url = start_app(app_file, run_dir, work_dir / f"{name}.log")
     try:
-        return send_load(name, url, process.pid, texts, args.requests, args.clients)
+        return send_load(name, url, process.pid, texts, args.requests, args.clients, args.client)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -181,7 +246,8 @@ def report(reference: LoadResult, current: LoadResult, peaks: dict[str, float], 
     ratio = current.requests_per_second / reference.requests_per_second
     lines = [
         f"Run `{run_dir}`; {args.requests} requests (validation tweets) per app from {args.clients} concurrent "
-        f"gradio_client clients, both apps on this machine's loopback, one after the other. Measured matmul peak: "
+        f"users ({CLIENT_DESCRIPTIONS[args.client]}), both apps on this machine's loopback, one after the other. "
+        "Measured matmul peak: "
         f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s.",
         "",
         "| app | errors | requests/s | p50 ms | p95 ms | app CPU ms/request | clients' CPU ms/request |",
@@ -200,7 +266,8 @@ def report(reference: LoadResult, current: LoadResult, peaks: dict[str, float], 
         f"{current.cpu_ms_per_request(current.client_cpu_seconds):.0f} ms in the clients; where the clients cost more, "
         "requests/s is bounded by the load generator sharing this machine's cores, not by the app",
         "",
-        f"Reproduce: `.venv/bin/python bench/serve_load.py{' --quick' if args.quick else ''}`",
+        f"Reproduce: `.venv/bin/python bench/serve_load.py{' --quick' if args.quick else ''}"
+        f"{' --client ' + args.client if args.client != 'http' else ''}`",
     ]
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@
 # Every variable can be overridden from the environment: EPOCHS=2 bash scripts/train_tweets.sh
 TRAINER=${TRAINER:-run_classification} # or decoupled: decoupled/main.py, the plain PyTorch loop (docs/decoupled.md)
 MODEL=${MODEL:-all-MiniLM-L6-v2}        # a directory, an installed offline model, or a hub id
-EPOCHS=${EPOCHS:-3}
+EPOCHS=${EPOCHS:-2}                     # 2 epochs and 2 frozen layers: the F1 of 3 epochs of every layer on five splits, faster (bench/RESULTS.md)
 LR=${LR:-5e-5}
 BATCH_SIZE=${BATCH_SIZE:-32}
 EVAL_BATCH_SIZE=${EVAL_BATCH_SIZE:-64}
@@ -12,6 +12,7 @@ WARMUP_STEPS=${WARMUP_STEPS:-20}
 MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-64}    # tweets are short: 99% fit in about 50 tokens
 TRUNCATION_TAIL_TOKENS=${TRUNCATION_TAIL_TOKENS:-0} # >0: a long text keeps its last N tokens too (head+tail)
 MAX_TRAIN_SAMPLES=${MAX_TRAIN_SAMPLES:-} # empty: every training row
+FREEZE_LOWER_LAYERS=${FREEZE_LOWER_LAYERS-2} # the embeddings and the lowest N layers keep their pretrained weights (no backward pass there); empty: train all
 SEED=${SEED:-42}
 BF16=${BF16:-auto}                      # bfloat16 mixed precision: true, false, or auto (when this machine computes it fast)
 OPTIM=${OPTIM:-adamw_torch_fused}       # fused AdamW: a step in 13 ms instead of 72 (bench/RESULTS.md)

@@ -3,7 +3,7 @@
 Loaded once per run; texts are tokenized, sorted by length and batched with dynamic padding, so a
 batch pads only to its own longest text (the same trick that makes training fast here).
 
-Four ways to run the model (`variant`), measured by bench/serve_latency.py (bench/RESULTS.md):
+Ways to run the model (`variant`), measured by bench/serve_latency.py (bench/RESULTS.md):
 - "fp32": the PyTorch model as trained; the reference scores;
 - "int8": PyTorch dynamic quantization of the Linear layers;
 - "onnx": the model exported to ONNX and run by ONNX Runtime (far less overhead per operator,
@@ -35,7 +35,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
 from textclf.calibration import Calibration
-from textclf.problem_types import REGRESSION
+from textclf.problem_types import REGRESSION, SINGLE_LABEL
 from textclf.runs import EVAL_PREDICTIONS, RunInfo, read_json, write_json_atomically
 from textclf.tables import one_line
 from textclf.tokenization import tokenize
@@ -411,6 +411,9 @@ class Predictor:
         of the unquantized export, else a predictor of that export ("onnx")."""
         fp32 = copy.copy(self)
         fp32.forward, fp32.variant, fp32._lock = onnx_forward(run_dir / ONNX_DIR / ONNX_FP32), "onnx", threading.Lock()
+        if self.task != SINGLE_LABEL:  # accuracy, the check's measure, is defined for one class a text
+            logger.info("%s: serving onnx, not onnx-int8: int8 weights are checked on single-label runs only", run_dir)
+            return fp32
         check = int8_check(run_dir, self, fp32)
         if check is None:
             return fp32
