@@ -178,7 +178,9 @@ def run_our_script(name: str, description: str, recipe: dict[str, str], args, da
     wall = run_and_time(["bash", "scripts/train_tweets.sh"], Path(args.work_dir) / f"{name}.log", env)
     samples_per_second, train_seconds, f1, hyperparameters = read_run(output_dir)
     tokens = mean_tokens_per_sample(model_path, data_dir / "train.csv", hyperparameters["max_seq_length"], args.max_train_samples)
-    shown_env = {k: shown(Path(v)) if v.startswith("/") else v for k, v in env.items() if v and k != "OVERWRITE"}
+    # The recipe's empty values too (FREEZE_LOWER_LAYERS=): left out, the script's default would apply.
+    shown_env = {k: shown(Path(v)) if v.startswith("/") else v for k, v in env.items()
+                 if (v or k in recipe) and k != "OVERWRITE"}
     command = " ".join(f"{k}={v}" for k, v in shown_env.items()) + " bash scripts/train_tweets.sh"
     result = Result(name, description, command, samples_per_second, train_seconds, wall, tokens,
                     bool(hyperparameters.get("bf16")), f1)
