@@ -180,6 +180,14 @@ class GradioClientUser:
         return self.client.predict(text, self.run_name, api_name="/predict")
 
 
+def check_prediction(output) -> None:
+    """An answer counts only if it is a prediction: the app answers a message (an unknown run, an empty
+    text) in the same shape, with no probabilities."""
+    label = output[0] if isinstance(output, list) else output  # the HTTP API wraps the outputs in a list
+    if not isinstance(label, dict) or not label.get("confidences"):
+        raise RuntimeError(f"not a prediction: {str(label)[:200]}")
+
+
 USERS = {"http": HttpUser, "gradio_client": GradioClientUser}
 CLIENT_DESCRIPTIONS = {"http": "Gradio's plain HTTP API, /gradio_api/call/predict", "gradio_client": "gradio_client clients"}
 
@@ -209,7 +217,7 @@ def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int
         while (number := next(numbers)) < requests:
             started = time.perf_counter()
             try:
-                client.predict(texts[number % len(texts)])
+                check_prediction(client.predict(texts[number % len(texts)]))
             except Exception as error:  # any failed request counts, whatever gradio raises
                 with lock:
                     errors[0] += 1
