@@ -47,6 +47,7 @@ class Variant:
     name: str
     single: Callable[[str], str]  # one text in, its predicted label out
     batch: Callable[[list[str]], list[str]]
+    label: str = ""  # a Predictor's variant (served_label); empty for the pipeline
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Measurement:
     p95_ms: float
     batch_texts_per_second: float
     accuracy: float
+    label: str = ""  # as Variant.label
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -103,6 +105,11 @@ def read_texts_and_labels(run_dir: Path) -> tuple[list[str], list[str], list[str
     return texts_of(validation), labels, texts_of(batch_source)
 
 
+def served_label(asked: str, predictor: Predictor) -> str:
+    """The variant asked for, and the one served where they differ ("auto: onnx-int8")."""
+    return asked if predictor.variant == asked else f"{asked}: {predictor.variant}"
+
+
 def pipeline_variant(run_dir: Path) -> Variant:
     from transformers import pipeline
 
@@ -120,11 +127,12 @@ def predictor_variant(run_dir: Path, variant: str) -> Variant:
     def labels_of(texts: list[str]) -> list[str]:
         return [predictor.labels[i] for i in predictor.predict_proba(texts).argmax(axis=1)]
 
-    served = variant if predictor.variant == variant else f"{variant}: {predictor.variant}"  # auto names its choice
+    label = served_label(variant, predictor)
     return Variant(
-        f"textclf Predictor ({served})",
+        f"textclf Predictor ({label})",
         single=lambda text: max(predictor.predict_one(text).items(), key=lambda item: item[1])[0],
         batch=labels_of,
+        label=label,
     )
 
 
@@ -141,7 +149,7 @@ def measure(variant: Variant, requests: list[str], batch: list[str], texts: list
     batch_seconds = time.perf_counter() - started
     accuracy = float(np.mean([p == t for p, t in zip(variant.batch(texts), labels)]))
     result = Measurement(variant.name, np.percentile(timings, 50) * 1000, np.percentile(timings, 95) * 1000,
-                         len(batch) / batch_seconds, accuracy)
+                         len(batch) / batch_seconds, accuracy, variant.label)
     logger.info("%s: p50 %.1f ms, p95 %.1f ms, %.0f texts/s, accuracy %.4f", result.name, result.p50_ms,
                 result.p95_ms, result.batch_texts_per_second, result.accuracy)
     return result
@@ -163,8 +171,8 @@ def measure_explanations(run_dir: Path, variant: str, texts: list[str]) -> Expla
         explain(predictor, text)
         explain_times.append(time.perf_counter() - started)
     ratios = np.array(explain_times) / np.array(predict_times)
-    served = variant if predictor.variant == variant else f"{variant}: {predictor.variant}"
-    cost = ExplanationCost(served, np.percentile(explain_times, 50) * 1000, np.percentile(explain_times, 95) * 1000,
+    cost = ExplanationCost(served_label(variant, predictor), np.percentile(explain_times, 50) * 1000,
+                           np.percentile(explain_times, 95) * 1000,
                            np.percentile(predict_times, 50) * 1000, float(np.percentile(ratios, 50)),
                            float(np.percentile(ratios, 95)), float(np.median([len(segments(t)) for t in texts])))
     logger.info("explanation (%s): p50 %.1f ms, %.1fx one prediction (p95 %.1fx)", variant, cost.explain_p50_ms,
@@ -186,12 +194,13 @@ def explanation_report(costs: list[ExplanationCost], texts: list[str]) -> list[s
     for c in costs:
         met = "met" if c.ratio_p50 <= EXPLANATION_TARGET else "not met"
         lines.append(f"- textclf Predictor ({c.variant}): {c.ratio_p50:.1f}x at the median ({met}), {c.ratio_p95:.1f}x at p95"
-                     + (" (the web demo's default)" if c.variant.split(":")[0] == SERVING_VARIANT else ""))
+                     + (" (the web demo's default)" if is_default(c.variant) else ""))
     return lines
 
 
-def is_default(measurement: Measurement) -> bool:
-    return measurement.name.startswith((f"textclf Predictor ({SERVING_VARIANT})", f"textclf Predictor ({SERVING_VARIANT}:"))
+def is_default(label: str) -> bool:
+    """Whether a variant's label (served_label) is the web demo's default variant."""
+    return label.split(":")[0] == SERVING_VARIANT
 
 
 def report(measurements: list[Measurement], run_dir: Path, requests: list[str], batch: list[str], args,
@@ -214,9 +223,9 @@ def report(measurements: list[Measurement], run_dir: Path, requests: list[str], 
                      f"batch {m.batch_texts_per_second / baseline.batch_texts_per_second:.1f}x the pipeline "
                      f"({'met' if m.batch_texts_per_second >= 3 * baseline.batch_texts_per_second else 'not met'}), "
                      f"validation accuracy {0.0 - drop:+.2f} points against the pipeline's"
-                     + (" (the web demo's default)" if is_default(m) else ""))
-    default = next(m for m in predictors if is_default(m))
-    fp32 = next(m for m in predictors if m.name == "textclf Predictor (fp32)")
+                     + (" (the web demo's default)" if is_default(m.label) else ""))
+    default = next(m for m in predictors if is_default(m.label))
+    fp32 = next(m for m in predictors if m.label == "fp32")
     lines += [
         "",
         f"- the web demo's default, {default.name}: single p50 {default.p50_ms / baseline.p50_ms:.2f}x the pipeline's "

@@ -20,6 +20,7 @@ line says so (FALLBACKS).
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import os
@@ -226,10 +227,11 @@ def cached_onnx_model(run_dir: Path, tokenizer, input_names: list[str], int8: bo
     return path
 
 
-def int8_check(run_dir: Path, int8: Predictor, fp32: Predictor) -> dict | None:
-    """Validation accuracy of the int8 export and of the unquantized one, on the run's first
-    INT8_CHECK_ROWS validation rows; cached in onnx/int8_check.json until the weights change.
-    None, and one log line, where the validation rows are not here (a Space carries no data)."""
+def int8_check(run_dir: Path, int8: Predictor, unquantized: Callable[[], Predictor]) -> dict | None:
+    """Validation accuracy of the int8 export and of the unquantized one (made only if the check is
+    not cached), on the run's first INT8_CHECK_ROWS validation rows; cached in onnx/int8_check.json
+    until the weights change. None, and one log line, where the validation rows are not here (a
+    Space carries no data)."""
     path = run_dir / ONNX_DIR / INT8_CHECK
     if is_fresh(path, run_dir) and path.stat().st_mtime >= (run_dir / ONNX_DIR / ONNX_INT8).stat().st_mtime:
         return read_json(path)
@@ -238,7 +240,8 @@ def int8_check(run_dir: Path, int8: Predictor, fp32: Predictor) -> dict | None:
         logger.info("%s: serving onnx, not onnx-int8: no validation rows to check int8 weights on (%s)", run_dir, why_not)
         return None
     texts, labels = rows
-    check = {"rows": len(texts), "fp32_accuracy": fp32.accuracy(texts, labels), "int8_accuracy": int8.accuracy(texts, labels)}
+    check = {"rows": len(texts), "fp32_accuracy": unquantized().accuracy(texts, labels),
+             "int8_accuracy": int8.accuracy(texts, labels)}
     write_json_atomically(path, check)
     return check
 
@@ -409,19 +412,23 @@ class Predictor:
     def int8_if_it_keeps_accuracy(self, run_dir: Path) -> Predictor:
         """This onnx-int8 predictor where it scores the run's validation rows within INT8_MAX_ACCURACY_DROP
         of the unquantized export, else a predictor of that export ("onnx")."""
-        fp32 = copy.copy(self)
-        fp32.forward, fp32.variant, fp32._lock = onnx_forward(run_dir / ONNX_DIR / ONNX_FP32), "onnx", threading.Lock()
+        @functools.cache  # the unquantized export's session, opened only where it is scored or served
+        def unquantized() -> Predictor:
+            fp32 = copy.copy(self)
+            fp32.forward, fp32.variant, fp32._lock = onnx_forward(run_dir / ONNX_DIR / ONNX_FP32), "onnx", threading.Lock()
+            return fp32
+
         if self.task != SINGLE_LABEL:  # accuracy, the check's measure, is defined for one class a text
             logger.info("%s: serving onnx, not onnx-int8: int8 weights are checked on single-label runs only", run_dir)
-            return fp32
-        check = int8_check(run_dir, self, fp32)
+            return unquantized()
+        check = int8_check(run_dir, self, unquantized)
         if check is None:
-            return fp32
+            return unquantized()
         kept = check["int8_accuracy"] >= check["fp32_accuracy"] - INT8_MAX_ACCURACY_DROP
         logger.log(logging.INFO if kept else logging.WARNING,
                    "%s: int8 weights score %.4f on %d validation rows against %.4f unquantized: serving %s", run_dir,
                    check["int8_accuracy"], check["rows"], check["fp32_accuracy"], "onnx-int8" if kept else "onnx")
-        return self if kept else fp32
+        return self if kept else unquantized()
 
     def accuracy(self, texts: list[str], labels: list[str]) -> float:
         """The share of `texts` whose predicted class is their label (class names)."""
