@@ -60,9 +60,10 @@ RUN_FILES = (
     "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model", "spm.model",
     RUN_INFO, VALIDATION_METRICS, TEST_METRICS, CALIBRATION,
 )
-# Pinned in the Space's requirements.txt: what app.py imports, and what transformers loads the model with.
-REQUIREMENTS = ("gradio", "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "numpy", "pandas",
-                "onnx", "onnxruntime")
+# Pinned in the Space's requirements.txt: what app.py imports, what transformers loads the model with, and
+# the web server's compiled event loop and HTTP parser, which uvicorn uses when installed (bench/serve_load.py).
+REQUIREMENTS = ("gradio", "uvloop", "httptools", "torch", "transformers", "tokenizers", "safetensors",
+                "huggingface_hub", "numpy", "pandas", "onnx", "onnxruntime")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # Hub repository names: letters, digits, '-', '_', '.', at most 96 characters.
 SPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")

@@ -11,8 +11,13 @@ Users call Gradio's plain HTTP API by default (`--client http`); `--client gradi
 same requests through gradio_client, which on 2 cores spends 3.5x the app's CPU per request, so that
 requests/s then measures the clients, not the app (bench/RESULTS.md).
 
-    python bench/serve_load.py             # 1,000 requests from 50 users per app: a few minutes
-    python bench/serve_load.py --quick     # 100 requests from 10 users: a smoke test
+The two apps are measured in turns, reference first then current, then current first (`--rounds`):
+runs one after the other on a shared machine drift by 10% or more, and turns cancel a drift that is
+steady. Each app runs with the packages its own commit pinned: a package added to requirements.txt
+since the reference (a faster event loop for the web server, say) is hidden from the reference app.
+
+    python bench/serve_load.py             # 1,000 requests from 50 users per app and round, 2 rounds: minutes
+    python bench/serve_load.py --quick     # 100 requests from 10 users, one round: a smoke test
 
 Results go to bench/RESULTS.md (section "Demo under load").
 """
@@ -22,10 +27,12 @@ from __future__ import annotations
 import argparse
 import io
 import http.client
+import importlib.metadata
 import itertools
 import json
 import logging
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -36,6 +43,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +84,13 @@ class LoadResult:
     def percentile_ms(self, q: float) -> float:
         return float(np.percentile(self.latencies, q) * 1000) if self.latencies else float("nan")
 
+    @classmethod
+    def over_rounds(cls, rounds: list[LoadResult]) -> LoadResult:
+        """One result for all of an app's turns: their requests over their summed time."""
+        return cls(rounds[0].app, sum(r.requests for r in rounds), sum(r.errors for r in rounds),
+                   sum(r.seconds for r in rounds), [latency for r in rounds for latency in r.latencies],
+                   sum(r.app_cpu_seconds for r in rounds), sum(r.client_cpu_seconds for r in rounds))
+
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,7 +101,9 @@ def parse_arguments() -> argparse.Namespace:
                         help="how each user calls the demo: Gradio's plain HTTP API, light on this machine's CPU, or "
                              "a gradio_client, which costs more CPU than the app per request (default %(default)s)")
     parser.add_argument("--reference", default=REFERENCE_COMMIT, help="git commit of the reference app (default %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="100 requests from 10 clients")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="turns per app, their order alternating (default %(default)s); figures are over all turns")
+    parser.add_argument("--quick", action="store_true", help="100 requests from 10 clients, one round")
     parser.add_argument("--results", default=str(RESULTS_FILE), help="results file to update")
     return parser.parse_args()
 
@@ -107,10 +124,46 @@ def reference_tree(commit: str, into: Path) -> Path:
     return into / "app.py"
 
 
-def start_app(app_file: Path, run_dir: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
+def requirement_names(requirements: str) -> set[str]:
+    """The distribution names pinned in a requirements.txt text."""
+    names = set()
+    for line in requirements.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def modules_added_since(commit: str) -> list[str]:
+    """Top-level modules of the distributions requirements.txt pins now but did not at `commit`."""
+    then = subprocess.run(["git", "show", f"{commit}:requirements.txt"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=False)
+    if then.returncode != 0:
+        sys.exit(f"error: cannot read requirements.txt at {commit}: {then.stderr.strip()}")
+    return modules_of(requirement_names((REPO_ROOT / "requirements.txt").read_text()) - requirement_names(then.stdout))
+
+
+def modules_of(distributions: set[str]) -> list[str]:
+    """The top-level modules the installed `distributions` (names as requirement_names gives them) provide."""
+    return sorted(module for module, providers in importlib.metadata.packages_distributions().items()
+                  if any(name.lower().replace("_", "-") in distributions for name in providers))
+
+
+def script_command(script: Path, arguments: list[str], hidden_modules: list[str] = ()) -> list[str]:
+    """The command that runs `script` with `arguments` in this Python, `hidden_modules` not importable:
+    a module set to None in sys.modules raises ImportError on import, as if it were not installed."""
+    launcher = (f"import runpy, sys; sys.modules.update(dict.fromkeys({list(hidden_modules)!r})); "
+                f"sys.argv = {[str(script), *arguments]!r}; runpy.run_path(sys.argv[0], run_name='__main__')")
+    return [sys.executable, "-c", launcher]
+
+
+def start_app(app_file: Path, run_dir: Path, log_file: Path,
+              hidden_modules: list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """Start `app_file` on a free loopback port; `hidden_modules` cannot be imported in it."""
     port = free_port()
-    command = [sys.executable, str(app_file), "--run", str(run_dir.resolve()), "--experiments_dir",
-               str(run_dir.resolve().parent), "--host", "127.0.0.1", "--port", str(port)]
+    command = script_command(app_file, ["--run", str(run_dir.resolve()), "--experiments_dir",
+                                        str(run_dir.resolve().parent), "--host", "127.0.0.1", "--port", str(port)],
+                             hidden_modules)
     with open(log_file, "w") as log:  # the app keeps its own copy of the descriptor
         process = subprocess.Popen(command, cwd=app_file.parent, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -149,9 +202,12 @@ class HttpUser:
         parsed = urllib.parse.urlsplit(url)
         self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=300)
         self.run_name = run_name
+        # One session for all of this user's requests, as a gradio_client or a browser tab keeps: without
+        # it, the app would set up a new session (a copy of every component's settings) for each request.
+        self.session_hash = uuid.uuid4().hex
 
     def predict(self, text: str) -> list:
-        body = json.dumps({"data": [text, self.run_name]})
+        body = json.dumps({"data": [text, self.run_name], "session_hash": self.session_hash})
         self.connection.request("POST", f"{GRADIO_API}/call/predict", body, {"Content-Type": "application/json"})
         response = self.connection.getresponse()
         answer = response.read()
@@ -241,8 +297,9 @@ def send_load(name: str, url: str, app_pid: int, texts: list[str], requests: int
     return result
 
 
-def measure_app(name: str, app_file: Path, run_dir: Path, texts: list[str], args, work_dir: Path) -> LoadResult:
-    process, url = start_app(app_file, run_dir, work_dir / f"{name}.log")
+def measure_app(name: str, app_file: Path, run_dir: Path, texts: list[str], args, work_dir: Path,
+                hidden_modules: list[str] = ()) -> LoadResult:
+    process, url = start_app(app_file, run_dir, work_dir / f"{name}.log", hidden_modules)
     try:
         return send_load(name, url, process.pid, texts, args.requests, args.clients, args.client)
     finally:
@@ -250,11 +307,17 @@ def measure_app(name: str, app_file: Path, run_dir: Path, texts: list[str], args
         process.wait(timeout=30)
 
 
-def report(reference: LoadResult, current: LoadResult, peaks: dict[str, float], run_dir: Path, args) -> str:
+def report(reference: LoadResult, current: LoadResult, peaks: dict[str, float], run_dir: Path, args,
+           hidden: list[str]) -> str:
     ratio = current.requests_per_second / reference.requests_per_second
+    turns = ("one turn each, one after the other" if args.rounds == 1 else
+             f"{args.rounds} turns each, taken in alternating order (reference first, then current first), "
+             "figures over all turns")
+    packages = (f"; the reference app runs without the packages added to requirements.txt since its commit "
+                f"({', '.join(hidden)})" if hidden else "")
     lines = [
-        f"Run `{run_dir}`; {args.requests} requests (validation tweets) per app from {args.clients} concurrent "
-        f"users ({CLIENT_DESCRIPTIONS[args.client]}), both apps on this machine's loopback, one after the other. "
+        f"Run `{run_dir}`; {args.requests} requests (validation tweets) per app and turn from {args.clients} "
+        f"concurrent users ({CLIENT_DESCRIPTIONS[args.client]}), both apps on this machine's loopback, {turns}{packages}. "
         "Measured matmul peak: "
         f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s.",
         "",
@@ -285,18 +348,30 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse_arguments()
     if args.quick:
-        args.requests, args.clients = 100, 10
+        args.requests, args.clients, args.rounds = 100, 10, 1
+    if args.rounds < 1:
+        sys.exit("error: --rounds must be at least 1")
     run_dir = Path(args.run)
     if not is_finished(run_dir):
         sys.exit(f"error: {run_dir} is not a finished run; make the default one with: {TRAIN_COMMAND}")
     texts, _, _ = read_texts_and_labels(run_dir)  # the validation texts, as the latency benchmark reads them
     peaks = peak_matmul_flops()
+    hidden = modules_added_since(args.reference)
+    if hidden:
+        logger.info("The reference app runs without the packages added since %s: %s", args.reference, ", ".join(hidden))
     with tempfile.TemporaryDirectory(prefix="serve-load-") as work:
         work_dir = Path(work)
         reference_app = reference_tree(args.reference, work_dir / "reference")
-        reference = measure_app(f"reference app ({args.reference})", reference_app, run_dir, texts, args, work_dir)
-        current = measure_app("current app", REPO_ROOT / "app.py", run_dir, texts, args, work_dir)
-    body = report(reference, current, peaks, run_dir, args)
+        apps = {"reference": (f"reference app ({args.reference})", reference_app, hidden),
+                "current": ("current app", REPO_ROOT / "app.py", [])}
+        turns: dict[str, list[LoadResult]] = {"reference": [], "current": []}
+        for round_number in range(args.rounds):
+            order = ("reference", "current") if round_number % 2 == 0 else ("current", "reference")
+            for key in order:
+                name, app_file, hidden_modules = apps[key]
+                turns[key].append(measure_app(name, app_file, run_dir, texts, args, work_dir, hidden_modules))
+    reference, current = LoadResult.over_rounds(turns["reference"]), LoadResult.over_rounds(turns["current"])
+    body = report(reference, current, peaks, run_dir, args, hidden)
     print(body)
     path = update_section("Demo under load" + (" (--quick)" if args.quick else ""), body, Path(args.results))
     logger.info("Written to %s", path)

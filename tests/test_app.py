@@ -153,6 +153,37 @@ def test_every_predictor_variant_agrees_with_the_trained_model(tiny_run, tmp_pat
         assert (run_dir / "onnx" / ("model.int8.per-channel.onnx" if variant == "onnx-int8" else "model.onnx")).exists()
 
 
+def test_concurrent_user_batches_run_side_by_side_on_one_core_each(tiny_run, tmp_path):
+    """The demo's user batches (share_cores) do not wait for a forward pass on every core: each runs on
+    a one-thread ONNX Runtime session, with the same scores; other callers still take turns."""
+    import app
+    from textclf.predictor import Predictor
+
+    run_dir = shutil.copytree(tiny_run, tmp_path / "run")
+    texts = ["good", "bad movie was the awful day", "the day was fine", "poor", "great team won the market"]
+    predictor = Predictor.from_run(run_dir, variant="onnx")
+    expected = predictor.predict_proba(texts)
+    registry = app.RunRegistry(run_dir.parent, first_run=run_dir, variant="onnx")
+    served = registry.predictor(run_dir.name)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for holder in (predictor, served):  # another caller's batch holds every core
+            holder._lock.acquire()
+        try:
+            taking_turns = pool.submit(predictor.predict_proba, texts)
+            shared = pool.submit(predictor.predict_proba, texts, 2, True).result(timeout=20)
+            np.testing.assert_allclose(shared, expected, atol=1e-5)
+            # The app's batch function, as Gradio calls it with several users' texts.
+            results = pool.submit(app.classify_texts, registry, texts, [run_dir.name] * len(texts)).result(timeout=20)
+            assert [result["label"] for result in results] == [LABELS[i] for i in expected.argmax(1)]
+            time.sleep(0.2)
+            assert not taking_turns.done()  # a caller without share_cores waits for its turn
+        finally:
+            for holder in (predictor, served):
+                holder._lock.release()
+        np.testing.assert_allclose(taking_turns.result(timeout=60), expected, atol=1e-6)
+    assert predictor.forward.one_core_session.get_session_options().intra_op_num_threads == 1
+
+
 def test_the_demo_default_serves_int8_only_where_it_keeps_the_validation_accuracy(tiny_run, tmp_path, monkeypatch,
                                                                                    caplog):
     """"auto" (SERVING_VARIANT) scores the run's validation rows with int8 weights and without, once,

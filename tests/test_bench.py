@@ -5,6 +5,7 @@ They are smoke tests of the scripts, not timings: the figures they print are not
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -64,9 +65,26 @@ def test_train_speed_serve_latency_and_serve_load_quick_modes_report_their_figur
     # The same run served by today's app and by a reference app from git, under a small load. HEAD, not the
     # benchmark's older default commit: a shallow clone has HEAD only.
     command = [sys.executable, str(REPO_ROOT / "bench/serve_load.py"), "--run", str(tmp_path / "runs/c"),
-               "--requests", "6", "--clients", "2", "--reference", "HEAD", "--results", str(results)]
+               "--requests", "6", "--clients", "2", "--rounds", "1", "--reference", "HEAD", "--results", str(results)]
     completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     section = results.read_text().split("## Demo under load\n")[1]
     assert "| reference app (HEAD) | 0 |" in section and "| current app | 0 |" in section  # no errors
     assert "x the reference (target >= 2x)" in section and "ms in the app" in section
+
+
+def test_serve_load_runs_the_reference_app_without_the_packages_added_since_its_commit(tmp_path):
+    """A package the current requirements add (uvloop, say) would speed up the reference app too if it
+    could import it: the reference must run as its own commit pinned it."""
+    sys.path.insert(0, str(REPO_ROOT / "bench"))  # bench/ scripts import each other by name
+    serve_load = importlib.import_module("serve_load")
+
+    requirements = ("torch==2.13.0\n# a comment\n--extra-index-url https://x\n"
+                    "uvloop==0.23.0 ; sys_platform != 'win32'\nPyYAML>=6\n")
+    assert serve_load.requirement_names(requirements) == {"torch", "uvloop", "pyyaml"}
+    assert serve_load.modules_of({"uvloop", "httptools", "pytest-xdist"}) == ["httptools", "uvloop", "xdist"]
+    probe = tmp_path / "probe.py"
+    probe.write_text("import sys\ntry:\n    import uvloop\nexcept ImportError:\n    sys.exit(3)\n"
+                     "sys.exit(int(sys.argv[1]))\n")
+    assert subprocess.run(serve_load.script_command(probe, ["5"]), timeout=60).returncode == 5  # arguments reach it
+    assert subprocess.run(serve_load.script_command(probe, ["5"], ["uvloop"]), timeout=60).returncode == 3

@@ -177,7 +177,7 @@ def export_onnx(run_dir: Path, tokenizer, input_names: list[str], path: Path) ->
             torch.onnx.export(LogitsOnly(model, input_names).eval(), tuple(example.values()), str(draft),
                               input_names=input_names, output_names=["logits"], dynamic_axes=dynamic_axes,
                               opset_version=ONNX_OPSET, dynamo=False)
-        exported = onnx_forward(draft)(check)
+        exported = OnnxForward(draft)(check)
         if not np.allclose(exported, expected, atol=EXPORT_TOLERANCE, rtol=EXPORT_TOLERANCE):
             raise ValueError(f"the exported graph scores texts differently from the PyTorch model "
                              f"(logits differ by up to {np.abs(exported - expected).max():.3g})")
@@ -220,7 +220,7 @@ def cached_onnx_model(run_dir: Path, tokenizer, input_names: list[str], int8: bo
                 # Per channel: one scale per weight column, not per matrix; on tweets 0.53 points of
                 # accuracy lost per matrix, none per channel (bench/RESULTS.md).
                 quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8, per_channel=True)
-            onnx_forward(path)(example_batch(tokenizer, input_names, CHECK_TEXTS))
+            OnnxForward(path)(example_batch(tokenizer, input_names, CHECK_TEXTS))
         except Exception as error:  # the quantizer or ONNX Runtime refused the quantized graph
             path.unlink(missing_ok=True)
             raise VariantUnavailable(f"ONNX Runtime cannot quantize its export ({reason(error)})", "onnx") from error
@@ -273,7 +273,7 @@ def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_name
         except Exception as error:  # an architecture dynamic quantization cannot handle
             raise VariantUnavailable(f"PyTorch cannot quantize it ({reason(error)})", FALLBACKS["int8"]) from error
         return forward
-    return onnx_forward(cached_onnx_model(run_dir, tokenizer, input_names, int8=variant == "onnx-int8"))
+    return OnnxForward(cached_onnx_model(run_dir, tokenizer, input_names, int8=variant == "onnx-int8"))
 
 
 def nearest_working_variant(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str],
@@ -314,18 +314,41 @@ def root_logger_records_dropped(from_path: str) -> Iterator[None]:
         root.removeFilter(keep)
 
 
-def onnx_forward(path: Path) -> Forward:
-    import onnxruntime
+class OnnxForward:
+    """A run's ONNX export in ONNX Runtime: a session on every core, and one on a single core for the
+    concurrent user batches of a web server (`on_one_core`, opened on first use). Measured under load
+    on a 2-core machine (bench/serve_load.py): a session's threads over every core stall together
+    whenever the server's own thread takes a core, and wait for it spinning; one-thread runs side by
+    side do neither.
+    """
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    wanted = [graph_input.name for graph_input in session.get_inputs()]
+    def __init__(self, path: Path):
+        import onnxruntime
 
-    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
-        return session.run(["logits"], {name: batch[name] for name in wanted})[0]
+        self.path = path
+        self.session = onnxruntime.InferenceSession(str(path), self._options(torch.get_num_threads()),
+                                                    providers=["CPUExecutionProvider"])
+        self.input_names = [graph_input.name for graph_input in self.session.get_inputs()]
 
-    return forward
+    @staticmethod
+    def _options(threads: int):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        return options
+
+    @functools.cached_property
+    def one_core_session(self):
+        import onnxruntime
+
+        return onnxruntime.InferenceSession(str(self.path), self._options(1), providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(["logits"], {name: batch[name] for name in self.input_names})[0]
+
+    def on_one_core(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.one_core_session.run(["logits"], {name: batch[name] for name in self.input_names})[0]
 
 
 def pad_batch(encoded: dict[str, list[list[int]]], rows: np.ndarray, pad_token_id: int) -> dict[str, np.ndarray]:
@@ -359,8 +382,11 @@ class Predictor:
         # The run's temperature and decision threshold (calibration.json), when it applies them.
         self.calibration = calibration or Calibration()
         # Concurrent callers (web users) take turns per batch: each forward pass already uses every
-        # core, and two at once would only fight over them.
+        # core, and two at once would only fight over them (unless each takes one core: predict_proba's
+        # share_cores). They take turns at the tokenizer too: a fast tokenizer changing its truncation
+        # settings fails while another thread is using it.
         self._lock = threading.Lock()
+        self._tokenizing = threading.Lock()
 
     @classmethod
     def from_run(cls, run_dir: str | Path, variant: str = "fp32") -> Predictor:
@@ -389,23 +415,30 @@ class Predictor:
         return cls(forward, tokenizer, labels, info.task, info.model, max_length, variant, info.truncation_tail_tokens,
                    input_names, Calibration.applied_in(run_dir))
 
-    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def predict_proba(self, texts: list[str], batch_size: int = 64, share_cores: bool = False) -> np.ndarray:
         """Probabilities, one row per text in input order, one column per label.
 
-        Texts longer than `max_length` tokens are truncated, not rejected.
+        Texts longer than `max_length` tokens are truncated, not rejected; they go through the model
+        sorted by length, `batch_size` at a time. With `share_cores` (callers running at the same time,
+        as the web demo's user batches), an ONNX variant runs this call on one core, side by side with
+        the others, instead of taking turns on every core (OnnxForward).
         """
         probabilities = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return probabilities
-        encoded = tokenize(self.tokenizer, list(texts), self.max_length, self.tail_tokens)
+        with self._tokenizing:
+            encoded = tokenize(self.tokenizer, list(texts), self.max_length, self.tail_tokens)
         encoded = {name: encoded[name] for name in self.input_names if name in encoded}
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             batch = pad_batch(encoded, rows, self.tokenizer.pad_token_id or 0)
-            with self._lock:
-                logits = self.forward(batch)
+            if share_cores and isinstance(self.forward, OnnxForward):
+                logits = self.forward.on_one_core(batch)
+            else:
+                with self._lock:
+                    logits = self.forward(batch)
             probabilities[rows] = self.calibration.probabilities(logits, self.task)
         return probabilities
 
@@ -415,7 +448,8 @@ class Predictor:
         @functools.cache  # the unquantized export's session, opened only where it is scored or served
         def unquantized() -> Predictor:
             fp32 = copy.copy(self)
-            fp32.forward, fp32.variant, fp32._lock = onnx_forward(run_dir / ONNX_DIR / ONNX_FP32), "onnx", threading.Lock()
+            fp32.forward, fp32.variant = OnnxForward(run_dir / ONNX_DIR / ONNX_FP32), "onnx"
+            fp32._lock = threading.Lock()
             return fp32
 
         if self.task != SINGLE_LABEL:  # accuracy, the check's measure, is defined for one class a text
