@@ -73,10 +73,10 @@ def test_train_speed_serve_latency_and_serve_load_quick_modes_report_their_figur
     assert "x the reference (target >= 2x)" in section and "ms in the app" in section
 
 
-def test_serve_load_runs_the_reference_app_without_the_packages_added_since_its_commit(tmp_path):
+def test_serve_load_runs_the_reference_app_without_the_packages_added_since_its_commit(tmp_path, monkeypatch):
     """A package the current requirements add (uvloop, say) would speed up the reference app too if it
     could import it: the reference must run as its own commit pinned it."""
-    sys.path.insert(0, str(REPO_ROOT / "bench"))  # bench/ scripts import each other by name
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))  # bench/ scripts import each other by name
     serve_load = importlib.import_module("serve_load")
 
     requirements = ("torch==2.13.0\n# a comment\n--extra-index-url https://x\n"

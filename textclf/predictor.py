@@ -323,32 +323,29 @@ class OnnxForward:
     """
 
     def __init__(self, path: Path):
-        import onnxruntime
-
         self.path = path
-        self.session = onnxruntime.InferenceSession(str(path), self._options(torch.get_num_threads()),
-                                                    providers=["CPUExecutionProvider"])
+        self.session = self._open(threads=torch.get_num_threads())
         self.input_names = [graph_input.name for graph_input in self.session.get_inputs()]
 
-    @staticmethod
-    def _options(threads: int):
+    def _open(self, threads: int):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        return options
+        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     @functools.cached_property
     def one_core_session(self):
-        import onnxruntime
+        return self._open(threads=1)
 
-        return onnxruntime.InferenceSession(str(self.path), self._options(1), providers=["CPUExecutionProvider"])
+    def _run(self, session, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return session.run(["logits"], {name: batch[name] for name in self.input_names})[0]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(["logits"], {name: batch[name] for name in self.input_names})[0]
+        return self._run(self.session, batch)
 
     def on_one_core(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.one_core_session.run(["logits"], {name: batch[name] for name in self.input_names})[0]
+        return self._run(self.one_core_session, batch)
 
 
 def pad_batch(encoded: dict[str, list[list[int]]], rows: np.ndarray, pad_token_id: int) -> dict[str, np.ndarray]:
