@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from architectures import (
     ARCHITECTURES,
     BY_NAME,
@@ -450,3 +451,24 @@ def test_freezing_the_lower_layers_leaves_only_the_layers_above_them_to_train(ti
     assert outside_the_encoder  # the classification head, at least
     with pytest.raises(UserInputError, match="has 2 layers"):
         freeze_lower_layers(model, 3)
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if name != "albert"])
+def test_no_gradient_flows_through_the_frozen_layers(tiny_models, name):
+    """What --freeze_lower_layers saves is the backward pass of the frozen layers: nothing trainable may
+    feed them. MPNet and DeBERTa-v2 hand every layer a position bias their encoder computes once: left
+    trainable, its gradient ran back down through every frozen layer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textclf.training import freeze_lower_layers
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models(name), num_labels=2).train()
+    freeze_lower_layers(model, 1)
+    outputs_needing_gradients = []
+    first_layer = model.get_submodule(LAYER_PREFIXES[name] + "0")
+    first_layer.register_forward_hook(lambda module, inputs, output: outputs_needing_gradients.append(
+        any(tensor.requires_grad for tensor in torch.utils._pytree.tree_leaves(output) if isinstance(tensor, torch.Tensor))))
+    batch = AutoTokenizer.from_pretrained(tiny_models(name))(["one short text", "and another, longer text"],
+                                                              padding=True, return_tensors="pt")
+    model(**batch)
+    assert outputs_needing_gradients == [False]

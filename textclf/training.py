@@ -68,6 +68,16 @@ def first_rows(dataset: datasets.Dataset, limit: int | None) -> datasets.Dataset
     return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
 
 
+# Embedding-side modules some architectures keep outside `embeddings`, which feed every layer: left
+# trainable, their gradient runs back down through every frozen layer (MPNet trained at the speed of
+# no freezing). Paths from the base model; tests/test_architectures.py checks that no gradient flows.
+FEEDS_THE_LAYERS = {
+    "electra": ("embeddings_project",),  # small embeddings projected up to the hidden size
+    "mpnet": ("encoder.relative_attention_bias",),  # one relative-position bias for every layer's attention
+    "deberta-v2": ("encoder.rel_embeddings", "encoder.LayerNorm"),  # relative-position embeddings, their norm
+}
+
+
 def freeze_lower_layers(model: PreTrainedModel, layers: int) -> int:
     """`--freeze_lower_layers`: freeze the embeddings and the lowest `layers` transformer layers.
 
@@ -79,6 +89,11 @@ def freeze_lower_layers(model: PreTrainedModel, layers: int) -> int:
     frozen: list[torch.nn.Module] = [model.get_input_embeddings()]
     if isinstance(getattr(base, "embeddings", None), torch.nn.Module):
         frozen.append(base.embeddings)  # positions, token types, their LayerNorm
+    for path in FEEDS_THE_LAYERS.get(model.config.model_type, ()):
+        try:
+            frozen.append(base.get_submodule(path))
+        except AttributeError:  # not in this configuration (ELECTRA's embeddings as wide as its layers)
+            pass
     if layers > 0:
         count = model.config.num_hidden_layers
         stacks = [module for module in base.modules() if isinstance(module, torch.nn.ModuleList) and len(module) == count]
