@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from modeling import POOLINGS, DecoupledClassifier, balanced_class_weights, classification_loss
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 from transformers import AutoTokenizer, EvalPrediction, get_linear_schedule_with_warmup, set_seed
 from utils_data import collate, eval_batches, in_file_order, load_data, train_batches, write_predictions
@@ -34,7 +35,7 @@ from textclf.offline import enable_offline_mode, hub_model_needs_network, resolv
 from textclf.problem_types import SINGLE_LABEL
 from textclf.report import write_run_report
 from textclf.runs import ALL_RESULTS, TRAINER_STATE, RunInfo, write_json_atomically
-from textclf.training import freeze_lower_layers
+from textclf.training import freeze_lower_layers, layer_depths
 
 logger = logging.getLogger("decoupled")
 
@@ -58,6 +59,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     flag("--early_stopping_patience", type=int, default=2, help="stop after this many epochs without a better score")
     flag("--pooling", choices=POOLINGS, default="cls", help="one vector per text: the first token's, or the mean")
     flag("--dropout", type=float, default=0.1)
+    flag("--layer_lr_decay", type=float, default=1.0,
+         help="below 1: each layer down from the top learns this many times slower than the one above (e.g. 0.9)")
+    flag("--ema_decay", type=float, help="score and keep an exponential moving average of the weights (e.g. 0.99)")
     flag("--freeze_lower_layers", type=int, help="keep the embeddings and the lowest N layers as pretrained (0: the embeddings)")
     flag("--class_weights", choices=("none", "balanced"), default="none", help="balanced: rare classes weigh more")
     flag("--bf16", type=str.lower, choices=("auto", "true", "false"), nargs="?", const="true", default="auto")
@@ -108,7 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.freeze_lower_layers is not None:  # no gradients below the first trained layer: cheaper steps
         freeze_lower_layers(model.encoder, args.freeze_lower_layers)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
-    optimizer = model.configure_optimizer(args.learning_rate, args.weight_decay)
+    optimizer = model.configure_optimizer(args.learning_rate, args.weight_decay, args.layer_lr_decay,
+                                          layer_depths(model.encoder))
+    # With --ema_decay, a copy of the model whose weights follow the trained ones slowly (each step moves
+    # them 1 - ema_decay of the way): an average over the last 1 / (1 - ema_decay) steps, less noisy than
+    # the weights of any one step. It is what gets scored and kept.
+    averaged = None if args.ema_decay is None else AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay))
     scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, args.num_train_epochs * len(batches))
     logger.info("%d training rows, %d steps an epoch, bf16 %s, on %s", len(batches.dataset), len(batches), bf16,
                 model.device)
@@ -126,13 +135,16 @@ def main(argv: list[str] | None = None) -> None:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if averaged is not None:
+                averaged.update_parameters(model)
             step += 1
             losses.append(loss.item())
             progress.set_postfix(loss=f"{losses[-1]:.4f}")
             if step % args.logging_steps == 0:  # the training curve of the report
                 history.append({"loss": float(np.mean(losses[-args.logging_steps:])), "epoch": epoch, "step": step,
-                                "learning_rate": scheduler.get_last_lr()[0]})
-        logits = predict(model, validation, order, bf16)
+                                "learning_rate": max(scheduler.get_last_lr())})  # the head's
+        scored = model if averaged is None else averaged.module
+        logits = predict(scored, validation, order, bf16)
         scores = {f"eval_{name}": value for name, value in compute_metrics(EvalPrediction(logits, truth)).items()}
         scores["eval_loss"] = classification_loss(torch.from_numpy(logits), torch.from_numpy(truth), weights).item()
         history.append({**scores, "epoch": epoch, "step": step})
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         score = next(iter(scores.values()))  # the metric asked for: with one label per text, higher is better
         if score > best["score"]:
             best, stale = {"score": score, "epoch": epoch, "step": step, "scores": scores, "logits": logits,
-                           "weights": copy.deepcopy(model.state_dict())}, 0
+                           "weights": copy.deepcopy(scored.state_dict())}, 0
         elif (stale := stale + 1) >= args.early_stopping_patience:
             logger.info("Early stopping: no better %s for %d epochs", args.metric_name, stale)
             break

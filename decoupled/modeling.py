@@ -62,15 +62,26 @@ class DecoupledClassifier(PreTrainedModel):
         model.encoder = encoder  # keep the pretrained weights; only the head starts from scratch
         return model
 
-    def configure_optimizer(self, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-        """AdamW; weight decay on the weight matrices only (not on biases and LayerNorm), as the Trainer does."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    def configure_optimizer(self, learning_rate: float, weight_decay: float, layer_decay: float = 1.0,
+                            depth: dict[int, int] | None = None) -> torch.optim.AdamW:
+        """AdamW; weight decay on the weight matrices only (not on biases and LayerNorm), as the Trainer does.
+
+        layer_decay < 1 (layer-wise learning-rate decay): a parameter `depth[id(parameter)]` layers below
+        the head learns at learning_rate x layer_decay ** depth (main.py passes textclf.training.layer_depths:
+        1 for the top layer, the embeddings deepest). The lower layers hold the general knowledge of
+        language, which fine-tuning should move least.
+        """
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        for parameter in self.parameters():
+            if parameter.requires_grad:
+                rate = learning_rate * layer_decay ** (depth or {}).get(id(parameter), 0)
+                decay = weight_decay if parameter.ndim >= 2 else 0.0
+                groups.setdefault((rate, decay), []).append(parameter)
+        param_groups = [{"params": params, "lr": rate, "weight_decay": decay} for (rate, decay), params in groups.items()]
         try:  # fused: one kernel updates every parameter (13 ms a step here instead of 72, bench/RESULTS.md)
-            return torch.optim.AdamW(groups, lr=learning_rate, fused=True)
+            return torch.optim.AdamW(param_groups, lr=learning_rate, fused=True)
         except RuntimeError:  # a device or dtype without the fused kernel
-            return torch.optim.AdamW(groups, lr=learning_rate)
+            return torch.optim.AdamW(param_groups, lr=learning_rate)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None,

@@ -327,3 +327,40 @@ def test_frozen_lower_layers_keep_their_pretrained_weights(data, tiny_model, tmp
     assert not moved("encoder.layer.0.output.dense.weight")
     assert moved("encoder.layer.1.output.dense.weight")
     assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["freeze_lower_layers"] == 1
+
+
+def test_layer_lr_decay_slows_each_layer_down_from_the_top(tiny_model):
+    """--layer_lr_decay 0.5: the head at the learning rate, the top layer at half, the next at a quarter,
+    the embeddings slowest."""
+    from textclf.training import layer_depths
+
+    model = modeling.DecoupledClassifier.from_encoder(str(tiny_model), list(LABELS))
+    layers = model.config.encoder.num_hidden_layers
+    optimizer = model.configure_optimizer(1e-3, 0.01, 0.5, layer_depths(model.encoder))
+    rate_of = {id(parameter): group["lr"] for group in optimizer.param_groups for parameter in group["params"]}
+
+    def expected(name: str) -> float:
+        if name.startswith("encoder.embeddings."):
+            return 1e-3 * 0.5 ** (layers + 1)
+        if name.startswith("encoder.encoder.layer."):
+            return 1e-3 * 0.5 ** (layers - int(name.split(".")[3]))
+        return 1e-3  # the head (and the encoder's unused pooler)
+
+    rates = {name: rate_of[id(parameter)] for name, parameter in model.named_parameters()}
+    assert rates == pytest.approx({name: expected(name) for name in rates})
+    assert {group["weight_decay"] for group in optimizer.param_groups} == {0.0, 0.01}
+
+
+def test_ema_keeps_the_average_of_the_weights(data, tiny_model, tmp_path):
+    """--ema_decay: the run keeps a moving average of the weights; with decay 0 the average is the last
+    step's weights, the same run as without it."""
+    from safetensors.torch import load_file
+
+    plain = load_file(train(data, tmp_path / "plain", tiny_model) / "model.safetensors")
+    last_step = load_file(train(data, tmp_path / "ema0", tiny_model, "--ema_decay", "0") / "model.safetensors")
+    run = train(data, tmp_path / "ema", tiny_model, "--ema_decay", "0.9")
+    averaged = load_file(run / "model.safetensors")
+    name = "classifier.weight"
+    assert np.allclose(plain[name].numpy(), last_step[name].numpy())
+    assert not np.allclose(plain[name].numpy(), averaged[name].numpy())
+    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["ema_decay"] == 0.9

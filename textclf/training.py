@@ -78,6 +78,40 @@ FEEDS_THE_LAYERS = {
 }
 
 
+def layer_stack(model: PreTrainedModel) -> torch.nn.ModuleList | None:
+    """The encoder's transformer layers, lowest first, whatever the architecture calls them; None where
+    its layers share one set of weights (ALBERT)."""
+    count = model.config.num_hidden_layers
+    stacks = [module for module in model.base_model.modules() if isinstance(module, torch.nn.ModuleList) and len(module) == count]
+    return stacks[0] if stacks else None  # the encoder's stack comes first (T5 also has a decoder's)
+
+
+def layer_depths(model: PreTrainedModel) -> dict[int, int]:
+    """How many layers below the top each parameter sits, by id(parameter): 1 in the top layer, 2 in
+    the one below, ..., the number of layers + 1 in the embeddings (with what FEEDS_THE_LAYERS); what
+    sits above the layers (pooler, head) is not listed. For layer-wise learning-rate decay."""
+    stack = layer_stack(model)
+    layers = [] if stack is None else list(stack)  # ALBERT's one shared layer: no depth to decay by
+    depth = {id(parameter): len(layers) + 1 for module in embedding_modules(model) for parameter in module.parameters()}
+    for index, layer in enumerate(layers):
+        depth |= {id(parameter): len(layers) - index for parameter in layer.parameters()}
+    return depth
+
+
+def embedding_modules(model: PreTrainedModel) -> list[torch.nn.Module]:
+    """The modules below the first layer: the embeddings and what FEEDS_THE_LAYERS in this architecture."""
+    base = model.base_model
+    modules: list[torch.nn.Module] = [model.get_input_embeddings()]
+    if isinstance(getattr(base, "embeddings", None), torch.nn.Module):
+        modules.append(base.embeddings)  # positions, token types, their LayerNorm
+    for path in FEEDS_THE_LAYERS.get(model.config.model_type, ()):
+        try:
+            modules.append(base.get_submodule(path))
+        except AttributeError:  # not in this configuration (ELECTRA's embeddings as wide as its layers)
+            pass
+    return modules
+
+
 def freeze_lower_layers(model: PreTrainedModel, layers: int) -> int:
     """`--freeze_lower_layers`: freeze the embeddings and the lowest `layers` transformer layers.
 
@@ -85,26 +119,17 @@ def freeze_lower_layers(model: PreTrainedModel, layers: int) -> int:
     gradients nor the gradients of its input, about two thirds of its training cost, and the optimizer
     skips its parameters. Returns the number of parameters frozen.
     """
-    base = model.base_model
-    frozen: list[torch.nn.Module] = [model.get_input_embeddings()]
-    if isinstance(getattr(base, "embeddings", None), torch.nn.Module):
-        frozen.append(base.embeddings)  # positions, token types, their LayerNorm
-    for path in FEEDS_THE_LAYERS.get(model.config.model_type, ()):
-        try:
-            frozen.append(base.get_submodule(path))
-        except AttributeError:  # not in this configuration (ELECTRA's embeddings as wide as its layers)
-            pass
+    frozen = embedding_modules(model)
     if layers > 0:
-        count = model.config.num_hidden_layers
-        stacks = [module for module in base.modules() if isinstance(module, torch.nn.ModuleList) and len(module) == count]
-        if not stacks:
+        stack = layer_stack(model)
+        if stack is None:
             raise UserInputError(
-                f"--freeze_lower_layers {layers}: no stack of {count} layers found in this {model.config.model_type} "
-                "model (its layers may share weights); 0 freezes only the embeddings"
+                f"--freeze_lower_layers {layers}: no stack of {model.config.num_hidden_layers} layers found in this "
+                f"{model.config.model_type} model (its layers may share weights); 0 freezes only the embeddings"
             )
-        if layers > count:
-            raise UserInputError(f"--freeze_lower_layers {layers}: the model has {count} layers")
-        frozen.extend(stacks[0][:layers])  # the encoder's stack comes first (T5 also has a decoder's)
+        if layers > len(stack):
+            raise UserInputError(f"--freeze_lower_layers {layers}: the model has {len(stack)} layers")
+        frozen.extend(stack[:layers])  # lowest first
     parameters = {id(parameter): parameter for module in frozen for parameter in module.parameters()}
     for parameter in parameters.values():
         parameter.requires_grad_(False)
