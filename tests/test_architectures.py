@@ -456,8 +456,9 @@ def test_freezing_the_lower_layers_leaves_only_the_layers_above_them_to_train(ti
 @pytest.mark.parametrize("name", [name for name in NAMES if name != "albert"])
 def test_no_gradient_flows_through_the_frozen_layers(tiny_models, name):
     """What --freeze_lower_layers saves is the backward pass of the frozen layers: nothing trainable may
-    feed them. MPNet and DeBERTa-v2 hand every layer a position bias their encoder computes once: left
-    trainable, its gradient ran back down through every frozen layer."""
+    feed them. MPNet and DeBERTa-v2 hand every layer a position bias their encoder computes once, and
+    ELECTRA projects its embeddings outside them: left trainable, their gradient ran back down through
+    every frozen layer."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from textclf.training import freeze_lower_layers
