@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from modeling import POOLINGS, DecoupledClassifier, balanced_class_weights, classification_loss
+from modeling import POOLINGS, DecoupledClassifier, balanced_class_weights, classification_loss, r_drop_loss
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 from transformers import AutoTokenizer, EvalPrediction, get_linear_schedule_with_warmup, set_seed
@@ -62,6 +62,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     flag("--layer_lr_decay", type=float, default=1.0,
          help="below 1: each layer down from the top learns this many times slower than the one above (e.g. 0.9)")
     flag("--ema_decay", type=float, help="score and keep an exponential moving average of the weights (e.g. 0.99)")
+    flag("--rdrop_alpha", type=float, default=0.0,
+         help="above 0: R-Drop, each batch twice through dropout, this weight on the two predictions' divergence")
     flag("--freeze_lower_layers", type=int, help="keep the embeddings and the lowest N layers as pretrained (0: the embeddings)")
     flag("--class_weights", choices=("none", "balanced"), default="none", help="balanced: rare classes weigh more")
     flag("--bf16", type=str.lower, choices=("auto", "true", "false"), nargs="?", const="true", default="auto")
@@ -128,8 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     for epoch in range(1, args.num_train_epochs + 1):
         model.train()
         for batch in (progress := tqdm(batches, desc=f"epoch {epoch}", disable=None)):
+            batch = {name: value.to(model.device) for name, value in batch.items()}
             with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):  # bf16 matmuls where fast
-                loss = model(**{name: value.to(model.device) for name, value in batch.items()}).loss
+                if args.rdrop_alpha > 0:  # the batch twice in one call: each copy gets its own dropout masks
+                    labels_of_batch = batch.pop("labels")
+                    logits = model(**{name: torch.cat([value, value]) for name, value in batch.items()}).logits
+                    loss = r_drop_loss(logits, labels_of_batch, weights, args.rdrop_alpha)
+                else:
+                    loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)  # no step too large
             optimizer.step()

@@ -119,6 +119,22 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, class_weight
     return nn.functional.cross_entropy(logits.float(), labels, weight=weight)
 
 
+def r_drop_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: list[float] | None,
+                alpha: float) -> torch.Tensor:
+    """R-Drop (Liang et al., 2021): `logits` holds the batch twice, each copy through its own dropout
+    masks (the first half, then the second). The cross-entropy of both, plus alpha x the symmetric KL
+    divergence between their predicted distributions: the model is pushed to predict the same
+    whatever dropout removed, a regulariser for small training sets."""
+    first, second = logits.float().chunk(2)
+    cross_entropy = (classification_loss(first, labels, class_weights)
+                     + classification_loss(second, labels, class_weights)) / 2
+    log_p, log_q = first.log_softmax(dim=-1), second.log_softmax(dim=-1)
+    kl = nn.functional.kl_div
+    symmetric_kl = (kl(log_q, log_p, log_target=True, reduction="batchmean")
+                    + kl(log_p, log_q, log_target=True, reduction="batchmean")) / 2
+    return cross_entropy + alpha * symmetric_kl
+
+
 def balanced_class_weights(label_ids: list[int], num_classes: int) -> list[float]:
     """rows / (classes x rows of the class): scikit-learn's "balanced" weights; a class with half the
     average number of rows weighs 2. A class missing from training gets the weight of a single row."""

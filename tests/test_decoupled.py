@@ -364,3 +364,33 @@ def test_ema_keeps_the_average_of_the_weights(data, tiny_model, tmp_path):
     assert np.allclose(plain[name].numpy(), last_step[name].numpy())
     assert not np.allclose(plain[name].numpy(), averaged[name].numpy())
     assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["ema_decay"] == 0.9
+
+
+def test_r_drop_loss_adds_the_divergence_between_the_two_passes():
+    """R-Drop's loss: the two copies' mean cross-entropy, plus alpha x their symmetric KL divergence,
+    which is 0 where the copies agree."""
+    import torch
+
+    labels = torch.tensor([0, 1])
+    same = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
+    different = torch.tensor([[-1.0, 2.0], [3.0, 0.0]])
+    cross_entropy = modeling.classification_loss(same, labels, None)
+    assert modeling.r_drop_loss(torch.cat([same, same]), labels, None, 4.0).item() == pytest.approx(cross_entropy.item())
+    both = torch.cat([same, different])
+    mean_cross_entropy = (cross_entropy + modeling.classification_loss(different, labels, None)) / 2
+    p, q = same.softmax(-1), different.softmax(-1)
+    symmetric_kl = ((p * (p / q).log()).sum(-1) + (q * (q / p).log()).sum(-1)).mean() / 2
+    assert modeling.r_drop_loss(both, labels, None, 0.0).item() == pytest.approx(mean_cross_entropy.item())
+    assert modeling.r_drop_loss(both, labels, None, 2.0).item() == pytest.approx(
+        (mean_cross_entropy + 2.0 * symmetric_kl).item(), rel=1e-5)
+
+
+def test_r_drop_trains_on_the_batch_twice(data, tiny_model, tmp_path):
+    """--rdrop_alpha: a different run from the plain one (the loss changed), recorded in the run."""
+    from safetensors.torch import load_file
+
+    plain = load_file(train(data, tmp_path / "plain", tiny_model) / "model.safetensors")
+    run = train(data, tmp_path / "rdrop", tiny_model, "--rdrop_alpha", "1.0")
+    name = "classifier.weight"
+    assert not np.allclose(plain[name].numpy(), load_file(run / "model.safetensors")[name].numpy())
+    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["rdrop_alpha"] == 1.0
