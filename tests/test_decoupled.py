@@ -385,8 +385,9 @@ def test_r_drop_loss_adds_the_divergence_between_the_two_passes():
         (mean_cross_entropy + 2.0 * symmetric_kl).item(), rel=1e-5)
 
 
-def test_r_drop_trains_on_the_batch_twice(data, tiny_model, tmp_path):
-    """--rdrop_alpha: a different run from the plain one (the loss changed), recorded in the run."""
+def test_r_drop_flag_changes_the_training(data, tiny_model, tmp_path):
+    """--rdrop_alpha: a different run from the plain one (the loss changed), recorded in the run; what
+    the loss computes is test_r_drop_loss_adds_the_divergence_between_the_two_passes's."""
     from safetensors.torch import load_file
 
     plain = load_file(train(data, tmp_path / "plain", tiny_model) / "model.safetensors")
