@@ -2,8 +2,9 @@
 """How fast a trained run answers: the plain transformers pipeline against the demo's predictor.
 
 For a finished run (default: experiments/tweets-all-MiniLM-L6-v2, made by
-`bash scripts/train_tweets.sh`), measured one after the other in one process:
-- single-request latency (p50, p95): validation tweets sent one at a time, as a web user would;
+`bash scripts/train_tweets.sh`), measured side by side in one process:
+- single-request latency (p50, p95): validation tweets sent one at a time, as a web user would, the
+  variants taking turns in rounds (each meets the machine's slow spells in the same share);
 - batch throughput: 1,000 tweets of the run's test file in one call (the demo's CSV tab);
 - validation accuracy of each variant, so a faster variant's cost in quality is in the same table.
 Variants: `pipeline("text-classification")` as users call it; textclf.predictor.Predictor (what
@@ -61,6 +62,8 @@ class ExplanationCost:
     words_p50: float
 
 
+SINGLE_REQUEST_ROUNDS = 30  # single requests are timed in rounds, the variants taking turns (time_single_requests)
+WARM_UP_REQUESTS = 5  # untimed calls before each block of a variant's timed ones
 EXPLANATION_TARGET = 20  # an explanation may cost at most this many predictions of the same text
 
 
@@ -136,19 +139,41 @@ def predictor_variant(run_dir: Path, variant: str) -> Variant:
     )
 
 
-def measure(variant: Variant, requests: list[str], batch: list[str], texts: list[str], labels: list[str]) -> Measurement:
-    for text in requests[:10]:  # warm-up: first calls allocate and pick kernels
-        variant.single(text)
-    timings = []
-    for text in requests:
-        started = time.perf_counter()
-        variant.single(text)
-        timings.append(time.perf_counter() - started)
+def time_single_requests(variants: list[Variant], requests: list[str], rounds: int) -> list[list[float]]:
+    """Each variant's seconds for each of `requests`, sent one at a time.
+
+    The requests are cut into `rounds` blocks; in each round every variant times one block in turn,
+    the order reversed every other round. This machine switches between a fast and a slow state
+    for seconds at a time, whatever the process does (one ONNX session's p50 over blocks of 100
+    tweets: 4.4 ms for 7 s, 2.7 ms after a pause, 4.5 ms again 10 s later, nothing else running):
+    timed one variant after the other, a slow spell lands on whichever variant ran then and the ratios
+    show it (onnx-int8 and auto, one model, measured 3.0 and 4.8 ms in one run); in short rounds
+    each variant meets the slow spells in the same share. The ratios still move from run to run: a
+    slow spell slows ONNX Runtime's small kernels more than the pipeline (bench/RESULTS.md). Blocks, not one text each in turn: ONNX Runtime's threads spin for a while
+    after a call and take the next variant's cores.
+    """
+    timings: list[list[float]] = [[] for _ in variants]
+    for round_index, block in enumerate(np.array_split(np.arange(len(requests)), rounds)):
+        turns = range(len(variants)) if round_index % 2 == 0 else reversed(range(len(variants)))
+        for index in turns:
+            single = variants[index].single
+            for text in requests[:WARM_UP_REQUESTS]:  # first calls allocate; another variant just had the caches
+                single(text)
+            for position in block:
+                started = time.perf_counter()
+                single(requests[position])
+                timings[index].append(time.perf_counter() - started)
+    return timings
+
+
+def measure(variant: Variant, single_seconds: list[float], batch: list[str], texts: list[str],
+            labels: list[str]) -> Measurement:
+    """The variant's single-request percentiles (from time_single_requests), batch speed and accuracy."""
     started = time.perf_counter()
     variant.batch(batch)
     batch_seconds = time.perf_counter() - started
     accuracy = float(np.mean([p == t for p, t in zip(variant.batch(texts), labels)]))
-    result = Measurement(variant.name, np.percentile(timings, 50) * 1000, np.percentile(timings, 95) * 1000,
+    result = Measurement(variant.name, np.percentile(single_seconds, 50) * 1000, np.percentile(single_seconds, 95) * 1000,
                          len(batch) / batch_seconds, accuracy, variant.label)
     logger.info("%s: p50 %.1f ms, p95 %.1f ms, %.0f texts/s, accuracy %.4f", result.name, result.p50_ms,
                 result.p95_ms, result.batch_texts_per_second, result.accuracy)
@@ -251,9 +276,9 @@ def main() -> None:
     requests = texts[: args.requests]
     batch = (batch_source * (args.batch_size // max(len(batch_source), 1) + 1))[: args.batch_size]
 
-    measurements = [measure(pipeline_variant(run_dir), requests, batch, texts, labels)]
-    for variant in VARIANTS:
-        measurements.append(measure(predictor_variant(run_dir, variant), requests, batch, texts, labels))
+    variants = [pipeline_variant(run_dir)] + [predictor_variant(run_dir, variant) for variant in VARIANTS]
+    single_seconds = time_single_requests(variants, requests, rounds=min(SINGLE_REQUEST_ROUNDS, len(requests)))
+    measurements = [measure(variant, seconds, batch, texts, labels) for variant, seconds in zip(variants, single_seconds)]
     explained = texts[: args.explain_requests]
     costs = [measure_explanations(run_dir, variant, explained) for variant in dict.fromkeys((SERVING_VARIANT, "fp32"))]
     body = report(measurements, run_dir, requests, batch, args, explanation_report(costs, explained))

@@ -88,3 +88,22 @@ def test_serve_load_runs_the_reference_app_without_the_packages_added_since_its_
                      "sys.exit(int(sys.argv[1]))\n")
     assert subprocess.run(serve_load.script_command(probe, ["5"]), timeout=60).returncode == 5  # arguments reach it
     assert subprocess.run(serve_load.script_command(probe, ["5"], ["uvloop"]), timeout=60).returncode == 3
+
+
+def test_single_requests_are_timed_in_rounds_the_variants_taking_turns(monkeypatch):
+    """Every variant times every request once, in blocks that alternate between the variants (the order
+    reversed each round), so that a slow spell of the machine falls on all of them alike."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
+    serve_latency = importlib.import_module("serve_latency")
+
+    calls = []
+    variants = [serve_latency.Variant(name, single=lambda text, name=name: calls.append((name, text)) or "label",
+                                      batch=list) for name in ("a", "b")]
+    requests = [f"text {i}" for i in range(6)]
+    timings = serve_latency.time_single_requests(variants, requests, rounds=3)
+    assert [len(seconds) for seconds in timings] == [6, 6]
+    warm_up = serve_latency.WARM_UP_REQUESTS
+    timed = [call for position, call in enumerate(calls) if position % (warm_up + 2) >= warm_up]  # blocks of 2
+    assert [name for name, _ in timed] == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]
+    assert sorted(text for name, text in timed if name == "a") == requests
+    assert sorted(text for name, text in timed if name == "b") == requests
