@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ from conftest import REPO_ROOT, run_classification, sentiment_rows, write_csv
 
 from textclf import UserInputError
 from textclf.faults import KILL_AT
+from textclf.hardware import bf16_is_fast
 from textclf.preparation import incomplete_reason
 from textclf.runs import PREDICTION_CHUNKS, PROGRESS, RunInfo, finished_runs, resolve_run, unfinished_reason
 
@@ -267,11 +269,19 @@ def test_preparation_killed_anywhere_never_leaves_a_folder_that_counts_as_prepar
 # --------------------------------------------------------------------------- the task script
 
 
+@cache
+def machine_bf16() -> str:
+    """The script's BF16=auto answer, asked once: the runs a test compares train in one precision (a
+    resumed run may change precision, with a warning: textclf.progress.MAY_CHANGE_ON_RESUME)."""
+    return "true" if bf16_is_fast() else "false"
+
+
 def run_tweets_script(tmp_path, tiny_model, kill_at: str | None = None) -> subprocess.CompletedProcess:
     env = {
         **os.environ, "MODEL": str(tiny_model), "RAW_DIR": str(tmp_path / "raw"), "DATA_DIR": str(tmp_path / "data"),
         "OUTPUT_DIR": str(tmp_path / "run"), "EPOCHS": "2", "LR": "2e-3", "BATCH_SIZE": "16", "MAX_SEQ_LENGTH": "32",
-        "SAVE_EVERY_MINUTES": "0", "TOKENIZERS_PARALLELISM": "false", **({KILL_AT: kill_at} if kill_at else {}),
+        "SAVE_EVERY_MINUTES": "0", "TOKENIZERS_PARALLELISM": "false", "BF16": machine_bf16(),
+        **({KILL_AT: kill_at} if kill_at else {}),
     }
     return subprocess.run(["bash", str(REPO_ROOT / "scripts" / "train_tweets.sh")], env=env, capture_output=True, text=True, timeout=300)
 
