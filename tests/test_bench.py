@@ -90,9 +90,10 @@ def test_serve_load_runs_the_reference_app_without_the_packages_added_since_its_
     assert subprocess.run(serve_load.script_command(probe, ["5"], ["uvloop"]), timeout=60).returncode == 3
 
 
-def test_single_requests_are_timed_in_rounds_the_variants_taking_turns(monkeypatch):
+def test_single_requests_and_batches_are_timed_in_rounds_the_variants_taking_turns(monkeypatch):
     """Every variant times every request once, in blocks that alternate between the variants (the order
-    reversed each round), so that a slow spell of the machine falls on all of them alike."""
+    reversed each round), and the whole batch once a round, so that the machine's slow spells fall on
+    all of them in the same share."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
     serve_latency = importlib.import_module("serve_latency")
 
@@ -107,3 +108,9 @@ def test_single_requests_are_timed_in_rounds_the_variants_taking_turns(monkeypat
     assert [name for name, _ in timed] == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]
     assert sorted(text for name, text in timed if name == "a") == requests
     assert sorted(text for name, text in timed if name == "b") == requests
+
+    batches = []
+    variants = [serve_latency.Variant(name, single=str, batch=lambda texts, name=name: batches.append((name, texts)) or [])
+                for name in ("a", "b")]
+    assert [len(seconds) for seconds in serve_latency.time_batches(variants, requests, rounds=3)] == [3, 3]
+    assert batches == [("a", requests), ("b", requests), ("b", requests), ("a", requests), ("a", requests), ("b", requests)]
