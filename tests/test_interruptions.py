@@ -328,6 +328,21 @@ def test_what_the_task_scripts_pass_to_continue_or_start_again(tmp_path, caplog)
     ]
 
 
+def test_bf16_auto_continues_an_interrupted_run_in_the_precision_it_started_in(tmp_path, monkeypatch):
+    import textclf.hardware
+    from textclf.progress import script_bf16, write_progress
+
+    monkeypatch.setattr(textclf.hardware, "bf16_is_fast", lambda: False)  # what the machine answers today
+    interrupted = tmp_path / "interrupted"
+    write_progress(interrupted, {"learning_rate": 2e-3, "bf16": True})
+    assert script_bf16(interrupted, overwrite=False) is False  # no checkpoint yet: it starts again, as the machine says
+    checkpoint(interrupted, 6)
+    assert script_bf16(interrupted, overwrite=False) is True
+    assert script_bf16(interrupted, overwrite=True) is False  # OVERWRITE=1: a new run
+    assert script_bf16(tmp_path / "new", overwrite=False) is False
+    assert script_bf16(fake_run(tmp_path / "finished"), overwrite=False) is False
+
+
 def test_checkpoints_by_the_clock_wait_for_the_interval_and_not_for_the_end_of_an_epoch(tmp_path, monkeypatch):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 

@@ -242,10 +242,28 @@ def script_flags(output_dir: Path, overwrite: bool) -> list[str]:
     return [OVERWRITE_FLAG]
 
 
+def script_bf16(output_dir: Path, overwrite: bool) -> bool:
+    """BF16=auto in the task scripts: an interrupted run continues in the precision it started in (the
+    machine's answer can change between two starts: another process taking a core while it is timed);
+    any other run trains in bf16 where this machine computes it fast (textclf.hardware)."""
+    from textclf.hardware import bf16_is_fast
+
+    progress = read_progress(output_dir)
+    started_with = (progress or {}).get("settings", {}).get("bf16")
+    if not overwrite and started_with is not None and unfinished_reason(output_dir) is not None \
+            and resume_point(output_dir) is not None:
+        return bool(started_with)
+    return bf16_is_fast()
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) not in (2, 3) or argv[0] != "flags" or argv[2:] not in ([], ["--overwrite"]):
-        raise UserInputError("usage: python -m textclf.progress flags OUTPUT_DIR [--overwrite]")
-    print(" ".join(script_flags(Path(argv[1]), overwrite=argv[2:] == ["--overwrite"])))
+    if len(argv) not in (2, 3) or argv[0] not in ("flags", "bf16") or argv[2:] not in ([], ["--overwrite"]):
+        raise UserInputError("usage: python -m textclf.progress {flags,bf16} OUTPUT_DIR [--overwrite]")
+    output_dir, overwrite = Path(argv[1]), argv[2:] == ["--overwrite"]
+    if argv[0] == "flags":
+        print(" ".join(script_flags(output_dir, overwrite)))
+    else:
+        print("true" if script_bf16(output_dir, overwrite) else "false")
 
 
 if __name__ == "__main__":

@@ -45,15 +45,16 @@ if [ -n "${MAX_EVAL_SAMPLES:-}" ]; then optional+=(--max_eval_samples "$MAX_EVAL
 if [ -n "$CLASS_NAMES" ]; then optional+=(--class_names "$CLASS_NAMES"); fi
 if [ -n "${FREEZE_LOWER_LAYERS:-}" ]; then optional+=(--freeze_lower_layers "$FREEZE_LOWER_LAYERS"); fi
 
-# bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py); fp32 elsewhere.
-if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
-
 # An interrupted run continues where it stopped; a finished one (or OVERWRITE=1) starts again from
 # scratch with --overwrite_output_dir (textclf/progress.py).
 overwrite=()
 if [ "${OVERWRITE:-}" = 1 ]; then overwrite=(--overwrite); fi
 resume=$(python -m textclf.progress flags "$OUTPUT_DIR" "${overwrite[@]}")
 read -ra resume_flags <<< "$resume"
+
+# bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py), fp32 elsewhere;
+# an interrupted run continues in the precision it started in.
+if [ "$BF16" = auto ]; then BF16=$(python -m textclf.progress bf16 "$OUTPUT_DIR" "${overwrite[@]}"); fi
 
 started=$(date +%s)
 if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
