@@ -105,7 +105,7 @@ from textclf.runs import (
     keep_config_readable,
 )
 from textclf.tokenization import tokenize
-from textclf.training import first_rows, freeze_lower_layers, length_order, logits_only
+from textclf.training import first_rows, freeze_lower_layers, leave_process_group, length_order, logits_only
 
 logger = logging.getLogger(__name__)
 
@@ -831,6 +831,7 @@ def main(argv: list[str] | None = None) -> None:
         predict_and_write(trainer, run_data.test, task, trained_model_dir, calibration)
 
     write_model_card(trainer, model_source)
+    leave_process_group()  # the last collective is behind us; what follows is the main process writing files
 
     # The run's record and report, then the mark that it is finished: its very last write.
     if trainer.is_world_process_zero():

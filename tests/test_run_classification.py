@@ -21,6 +21,8 @@ from conftest import (
     write_jsonl,
 )
 
+from textclf.runs import RunInfo
+
 
 def handout_command(model: str, metric: str = "accuracy") -> list[str]:
     """The course handout's command, verbatim apart from the model and the metric."""
@@ -258,6 +260,9 @@ def test_two_process_cpu_run_writes_results_once(tmp_path, tiny_model):
     state = read_json(output / "trainer_state.json")
     # 64 rows, 2 processes x 8 per step: 4 optimizer steps for the epoch.
     assert state["global_step"] == 4
+    # Written after the processes left their group: the record still knows there were two, and is finished.
+    info = RunInfo.read(output)
+    assert info.device.endswith(" x 2") and info.finished
 
 
 @pytest.mark.slow

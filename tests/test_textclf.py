@@ -18,6 +18,7 @@ from textclf.metrics import load_metric, metric_compute_kwargs, resolve_metric
 from textclf.offline import resolve_model_name_or_path
 from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL, logits_to_predictions
 from textclf.tokenization import tokenize
+from textclf.training import leave_process_group
 
 
 def test_delimiter_escapes_typed_in_a_shell_mean_what_the_user_meant():
@@ -224,3 +225,17 @@ def test_texts_in_markdown_tables_stay_characters():
     assert table_cell("Redlands Blvd **Trfc Collision**\nhttp://t.co", 100) == r"Redlands Blvd \*\*Trfc Collision\*\* http://t.co"
     assert table_cell("abcdef", 4) == "abc…"
     assert table_cell("fire\x89Û_ now", 100, show_invisible=True) == r"fire\\x89Û\_ now"
+
+
+def test_a_finished_process_leaves_its_process_group(tmp_path):
+    # A process exiting with its Gloo group alive can abort after its work is done (SIGABRT).
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        leave_process_group()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    leave_process_group()  # without a group: nothing to do

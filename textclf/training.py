@@ -35,6 +35,18 @@ class InOrderEvaluationTrainer(Trainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # as for the other strategies
 
 
+def leave_process_group() -> None:
+    """End a distributed run's process group, if any, before the process exits.
+
+    A process that exits with its Gloo process group alive can abort in the interpreter's teardown
+    ("terminate called without an active exception", SIGABRT) after all its work is done, failing the
+    run (pytorch/pytorch#190489); transformers' Trainer leaves the group to its user. Call it once the
+    process needs no more collectives: leaving is local, so a process that finishes first does not wait.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def logits_only(outputs: torch.Tensor | tuple[torch.Tensor, ...], labels: torch.Tensor | None) -> torch.Tensor:
     """Trainer's `preprocess_logits_for_metrics`: keep each evaluation batch's logits, drop the other outputs.
 
