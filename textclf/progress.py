@@ -227,18 +227,24 @@ def clean_up_finished(output_dir: Path, keep_checkpoints: bool) -> None:
 # --------------------------------------------------------------------------- the task scripts
 
 
+def interrupted_run_to_continue(output_dir: Path, overwrite: bool) -> ResumePoint | None:
+    """Where the task scripts continue the run in OUTPUT_DIR: an interrupted run with somewhere to resume
+    from, unless OVERWRITE=1; None when they start afresh."""
+    if overwrite or unfinished_reason(output_dir) is None:
+        return None
+    return resume_point(output_dir)
+
+
 def script_flags(output_dir: Path, overwrite: bool) -> list[str]:
     """The flag the task scripts add: none when an interrupted run can continue, else start afresh."""
-    if overwrite:
-        logger.info("%s: OVERWRITE=1, training from scratch", output_dir)
-        return [OVERWRITE_FLAG]
-    if unfinished_reason(output_dir) is None:
-        logger.info("%s holds a finished run: training again from scratch, replacing it", output_dir)
-        return [OVERWRITE_FLAG]
-    point = resume_point(output_dir)
+    point = interrupted_run_to_continue(output_dir, overwrite)
     if point is not None:
         logger.info("%s: continuing the interrupted run from %s", output_dir, point.description)
         return []
+    if overwrite:
+        logger.info("%s: OVERWRITE=1, training from scratch", output_dir)
+    elif unfinished_reason(output_dir) is None:
+        logger.info("%s holds a finished run: training again from scratch, replacing it", output_dir)
     return [OVERWRITE_FLAG]
 
 
@@ -248,10 +254,8 @@ def script_bf16(output_dir: Path, overwrite: bool) -> bool:
     any other run trains in bf16 where this machine computes it fast (textclf.hardware)."""
     from textclf.hardware import bf16_is_fast
 
-    progress = read_progress(output_dir)
-    started_with = (progress or {}).get("settings", {}).get("bf16")
-    if not overwrite and started_with is not None and unfinished_reason(output_dir) is not None \
-            and resume_point(output_dir) is not None:
+    started_with = (read_progress(output_dir) or {}).get("settings", {}).get("bf16")
+    if started_with is not None and interrupted_run_to_continue(output_dir, overwrite) is not None:
         return bool(started_with)
     return bf16_is_fast()
 
