@@ -35,3 +35,9 @@ def test_bf16_must_be_markedly_faster(cpu_rates):
     assert not hardware.bf16_is_fast()
     cpu_rates(bf16=[hardware.BF16_MIN_SPEEDUP * 100.0] * windows, fp32=[100.0] * windows)
     assert hardware.bf16_is_fast()
+
+
+def test_a_cpu_emulating_bf16_is_answered_after_one_window(cpu_rates):
+    # Without bf16 units (AVX2 only) one bf16 matmul takes seconds: five windows took ~50 s a probe.
+    cpu_rates(bf16=[15.0], fp32=[150.0])  # a second window would exhaust the rates and fail
+    assert not hardware.bf16_is_fast()

@@ -28,15 +28,18 @@ PROBE_SIZE = 1024
 # different precisions); five windows each, 0 of 40.
 PROBE_WINDOWS = 5
 PROBE_WINDOW_SECONDS = 0.1
+# A CPU that emulates bf16 (AVX2 only) computes it several times slower than fp32, one matmul taking
+# seconds: below this fraction of the fp32 rate after one window, no other window can make bf16 fast
+# (a neighbour taking one of two cores at most halves a rate), so the probe answers at once.
+EMULATED_BELOW = 0.5
 
 
 def matmul_flops_per_second(dtype: torch.dtype, size: int = PROBE_SIZE, seconds: float = 0.3) -> float:
     """The rate of one square matmul in `dtype` on the CPU, after a warm-up."""
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(2):
-        a @ b
+    a @ b
     runs, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds or runs < 3:
+    while (elapsed := time.perf_counter() - started) < seconds or runs < 1:
         a @ b
         runs += 1
     return 2 * size**3 * runs / elapsed
@@ -52,6 +55,8 @@ def bf16_is_fast() -> bool:
     for _ in range(PROBE_WINDOWS):
         for dtype in best:
             best[dtype] = max(best[dtype], matmul_flops_per_second(dtype, seconds=PROBE_WINDOW_SECONDS))
+        if best[torch.bfloat16] < EMULATED_BELOW * best[torch.float32]:
+            return False
     return best[torch.bfloat16] / best[torch.float32] >= BF16_MIN_SPEEDUP
 
 
