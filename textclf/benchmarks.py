@@ -68,14 +68,14 @@ def peak_matmul_flops() -> dict[str, float]:
     """The machine's best measured matmul rate (FLOP/s) in fp32 and in bf16."""
     import torch
 
-    from textclf.hardware import EMULATED_BELOW, matmul_flops_per_second
+    from textclf.hardware import bf16_is_emulated, matmul_flops_per_second
 
     logger.info("Measuring this machine's matmul peak...")
     fp32 = max(matmul_flops_per_second(torch.float32, size, seconds=1.0) for size in PEAK_SHAPES)
     # Where bf16 is emulated (AVX2 only) one 2048 matmul takes a minute: the smallest shape tells it.
     smallest, *larger = sorted(PEAK_SHAPES)
     bf16 = matmul_flops_per_second(torch.bfloat16, smallest, seconds=1.0)
-    if bf16 >= EMULATED_BELOW * fp32:
+    if not bf16_is_emulated(bf16, fp32):
         bf16 = max(bf16, *(matmul_flops_per_second(torch.bfloat16, size, seconds=1.0) for size in larger))
     return {"fp32": fp32, "bf16": bf16}
 

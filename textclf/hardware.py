@@ -45,6 +45,11 @@ def matmul_flops_per_second(dtype: torch.dtype, size: int = PROBE_SIZE, seconds:
     return 2 * size**3 * runs / elapsed
 
 
+def bf16_is_emulated(bf16_rate: float, fp32_rate: float) -> bool:
+    """Whether matmul rates measured side by side show a CPU without bf16 units."""
+    return bf16_rate < EMULATED_BELOW * fp32_rate
+
+
 def bf16_is_fast() -> bool:
     """True when bf16 mixed precision makes training markedly faster here."""
     if torch.cuda.is_available():
@@ -55,7 +60,7 @@ def bf16_is_fast() -> bool:
     for _ in range(PROBE_WINDOWS):
         for dtype in best:
             best[dtype] = max(best[dtype], matmul_flops_per_second(dtype, seconds=PROBE_WINDOW_SECONDS))
-        if best[torch.bfloat16] < EMULATED_BELOW * best[torch.float32]:
+        if bf16_is_emulated(best[torch.bfloat16], best[torch.float32]):
             return False
     return best[torch.bfloat16] / best[torch.float32] >= BF16_MIN_SPEEDUP
 
