@@ -8,7 +8,7 @@
 space/<name>/ gets everything the Space runs on: app.py with the few modules it imports, the run's
 model (safetensors, tokenizer, config with the label names), its metrics and example texts,
 requirements.txt (CPU torch, the versions installed here) and a README.md with the Spaces front
-matter. It runs on its own: `cd space/<name> && python app.py`. With a token (HF_TOKEN or --token)
+matter. It runs on its own, as Spaces runs it: `bash scripts/try_space.sh space/<name>`. With a token (HF_TOKEN or --token)
 the Space is created on the Hub if needed and the folder uploaded; --dry-run only lists the files.
 A run with its own model code (decoupled/main.py) takes that file along.
 """
@@ -16,6 +16,7 @@ A run with its own model code (decoupled/main.py) takes that file along.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.metadata
 import logging
 import os
@@ -46,12 +47,15 @@ from textclf.runs import (
 logger = logging.getLogger("build_space")
 
 REPO_ROOT = Path(__file__).resolve().parent
-# What the Space's app.py imports from this repository; nothing else of it is needed there.
-APP_FILES = (
-    "app.py", "textclf/__init__.py", "textclf/runs.py", "textclf/missing.py", "textclf/tables.py",
-    "textclf/problem_types.py", "textclf/predictor.py", "textclf/tokenization.py", "textclf/calibration.py",
-    "textclf/explain.py",
-)
+APP = "app.py"
+# The Space carries the toolkit's modules that app.py imports, followed through every import statement
+# (those inside functions too), so that adding or moving a module cannot leave one behind (a Space once
+# crashed on start for want of textclf/markdown.py). A module named here is left out by design, and so is
+# what only it imports; wherever the app imports one, it must go on without it (ImportError handled).
+LEFT_OUT_OF_SPACE = {
+    "textclf.analysis": "reads the run's data files (pandas, scikit-learn, matplotlib); a Space carries no data, so "
+                        "the Predictor serves the unquantized ONNX export without the int8 accuracy check it needs",
+}
 RUN_FILES = (
     CONFIG, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
@@ -89,9 +93,11 @@ def build_space(run_dir: Path, space_dir: Path, name: str, emoji: str) -> list[P
     info = RunInfo.read(run_dir)
     if info.task == REGRESSION:
         raise UserInputError(f"{run_dir}: a regression run has no classes to show; publish a classification run")
+    model_code = [run_dir / info.model_code] if info.has_model_code else []
+    app_files = toolkit_files_imported_by([REPO_ROOT / APP, *model_code])
     replace_previous_build(space_dir)
-    for relative in APP_FILES:
-        copy_file(REPO_ROOT / relative, space_dir / relative)
+    for source in [REPO_ROOT / APP, *app_files]:
+        copy_file(source, space_dir / source.relative_to(REPO_ROOT))
     bundled_run = space_dir / "experiments" / run_dir.name
     for pattern in RUN_FILES + ((info.model_code,) if info.has_model_code else ()):
         for source in sorted(run_dir.glob(pattern)):
@@ -103,6 +109,51 @@ def build_space(run_dir: Path, space_dir: Path, name: str, emoji: str) -> list[P
     (space_dir / "requirements.txt").write_text(requirements_txt(), encoding="utf-8")
     (space_dir / "README.md").write_text(space_readme(run_dir, info, name, emoji), encoding="utf-8")
     return sorted(path for path in space_dir.rglob("*") if path.is_file())
+
+
+def toolkit_files_imported_by(scripts: list[Path], package: str = "textclf") -> list[Path]:
+    """The files of `package` that `scripts` import, directly or through one another, each package's
+    __init__.py included; modules in LEFT_OUT_OF_SPACE, and what only they import, are not followed."""
+    found: set[Path] = set()
+    to_read = list(scripts)
+    while to_read:
+        for module in imported_modules(to_read.pop()):
+            if not (module == package or module.startswith(package + ".")) or module in LEFT_OUT_OF_SPACE:
+                continue
+            for path in module_files(module):
+                if path not in found:
+                    found.add(path)
+                    to_read.append(path)
+    return sorted(found)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module name an import statement of `path` names, wherever the statement is; for
+    `from a import b`, both a and a.b (b may be a module or a name defined in a)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the file's own package
+                parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+                base = ".".join(parts[: len(parts) - node.level] + ((node.module,) if node.module else ()))
+            else:
+                base = node.module
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def module_files(module: str) -> list[Path]:
+    """The files importing `module` runs: each enclosing package's __init__.py and the module's own
+    file; none where the name is not a module of this repository (a function imported by name)."""
+    parts = module.split(".")
+    own, package = REPO_ROOT.joinpath(*parts).with_suffix(".py"), REPO_ROOT.joinpath(*parts, "__init__.py")
+    if not (own.is_file() or package.is_file()):
+        return []
+    enclosing = [REPO_ROOT.joinpath(*parts[:depth], "__init__.py") for depth in range(1, len(parts))]
+    return [*enclosing, own if own.is_file() else package]
 
 
 def replace_previous_build(space_dir: Path) -> None:
@@ -215,7 +266,7 @@ def publish(arguments: argparse.Namespace) -> None:
         raise UserInputError(f"--name {name!r}: use letters, digits, '-', '_' or '.', at most 96 characters")
     space_dir = arguments.output_dir / name
     files = build_space(run_dir, space_dir, name, arguments.emoji)
-    logger.info("Built %s from %s; try it with: cd %s && python app.py", space_dir, run_dir, space_dir)
+    logger.info("Built %s from %s; try it as the Space runs it: bash scripts/try_space.sh %s", space_dir, run_dir, space_dir)
     repo_id = arguments.repo_id or name
     if arguments.dry_run:
         logger.info("Dry run: would create the Space %s (sdk gradio) and upload:", repo_id)
