@@ -284,9 +284,8 @@ def test_sentencepiece_model_in_the_demo_and_its_space(trained_runs, tmp_path):
     import app
     import build_space
     from gradio_client import Client
+    from spaces import served_space
     from transformers import AutoTokenizer
-
-    from textclf.predictor import Predictor
 
     run = trained_runs("t5")
     rows = toy_test_rows()[:6]
@@ -303,9 +302,12 @@ def test_sentencepiece_model_in_the_demo_and_its_space(trained_runs, tmp_path):
     bundled_files = {path.name for path in bundled.iterdir()}
     assert {"tokenizer.json", "tokenizer_config.json", "config.json", "model.safetensors"} <= bundled_files
     assert type(AutoTokenizer.from_pretrained(bundled)).__name__ == "T5Tokenizer"
-    texts = [row["text"] for row in toy_test_rows()]
-    np.testing.assert_allclose(Predictor.from_run(bundled).predict_proba(texts),
-                               Predictor.from_run(run).predict_proba(texts), atol=1e-6)
+    # The bundle run as Spaces runs it (tests/spaces.py), its own app.py and textclf/, scoring as the run does.
+    with served_space(tmp_path / "space") as client:
+        for row, (_, prediction) in zip(rows[:3], expected.iterrows()):
+            result = client.predict(row["text"], api_name="/predict")
+            assert result["label"] == prediction["prediction"]
+            assert confidences(result)["positive"] == pytest.approx(prediction["prob_positive"], abs=1e-4)
 
 
 @pytest.mark.slow
@@ -402,16 +404,16 @@ def test_chinese_run_in_the_demo_and_its_csv_tab(chinese_run, tmp_path):
 def test_chinese_run_as_a_space(chinese_run, tmp_path):
     import build_space
     import yaml
-
-    from textclf.predictor import Predictor
+    from spaces import served_space
 
     negative, positive = CHINESE_LABELS
     build_space.build_space(chinese_run, tmp_path / "space", "chinese-demo", "📝")
     readme = (tmp_path / "space" / "README.md").read_text(encoding="utf-8")
     description = yaml.safe_load(readme.split("---\n")[1])["short_description"]
     assert description == f"{', '.join(sorted(CHINESE_LABELS))} classifier"
-    predictor = Predictor.from_run(tmp_path / "space" / "experiments" / chinese_run.name)
-    scores = predictor.predict_one("朋友，很好，今天")
+    # The bundle run as Spaces runs it (tests/spaces.py), its own app.py and textclf/.
+    with served_space(tmp_path / "space") as client:
+        scores = confidences(client.predict("朋友，很好，今天", api_name="/predict"))
     assert set(scores) == set(CHINESE_LABELS) and max(scores, key=scores.get) == positive
 
 
