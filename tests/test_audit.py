@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -11,9 +12,10 @@ import pytest
 from conftest import FILLER_WORDS, NEGATIVE_WORDS, POSITIVE_WORDS, REPO_ROOT, sentiment_rows, write_csv
 
 import audit_data
+from textclf import label_issues
 from textclf.audit import load_prepared_data, run_checks
 from textclf.audit_report import SUSPECT_COLUMNS, rows_in_earlier_splits
-from textclf.label_issues import rank_rows
+from textclf.label_issues import fine_tune_fold, rank_rows
 
 FLIPPED = [11, 40, 87, 130, 177]  # training rows whose label the tests flip
 PROTOCOL_TEXT = "prepare_data.py --task csv --val_size 0.1 --seed 42\n\nSummary: made by the test\n"
@@ -249,7 +251,21 @@ def test_transformer_out_of_fold_probabilities_with_the_tiny_model(tmp_path, tin
         rankings.append(rank_rows(*arguments, **options))
         return rankings[-1]
 
+    # Each fold as run_classification.py saw it: the rows it trained on (train.csv, and the count it
+    # reports), the rows it scored (heldout.csv) and their probabilities.
+    folds = []
+
+    def recording_fine_tune_fold(fold_dir, *arguments, **options):
+        probabilities = fine_tune_fold(fold_dir, *arguments, **options)
+        trained = pd.read_csv(fold_dir / "train.csv", dtype=str, keep_default_na=False)["text"].tolist()
+        scored = pd.read_csv(fold_dir / "heldout.csv", dtype=str, keep_default_na=False)["text"].tolist()
+        train_samples = json.loads((fold_dir / "run" / "train_results.json").read_text())["train_samples"]
+        folds.append({"trained": trained, "train_samples": train_samples, "scored": scored,
+                      "probabilities": probabilities})
+        return probabilities
+
     monkeypatch.setattr(audit_data, "rank_rows", recording_rank_rows)
+    monkeypatch.setattr(label_issues, "fine_tune_fold", recording_fine_tune_fold)
     run_audit(
         data_dir, "--oof", "transformer", "--model", tiny_model, "--folds", "2", "--epochs", "1",
         "--run_arguments", "--per_device_train_batch_size 8 --learning_rate 2e-3",
@@ -258,3 +274,19 @@ def test_transformer_out_of_fold_probabilities_with_the_tiny_model(tmp_path, tin
     assert f"{tiny_model} fine-tuned by run_classification.py (1 epochs), 2-fold" in report
     probabilities = rankings[0].rows["given_label_probability"]
     assert len(probabilities) == 16 and probabilities.between(0, 1).all() and probabilities.nunique() > 2
+
+    # Out of fold: no row is scored by a model that trained on it, and each is scored once.
+    texts = [row["text"] for row in rows]
+    assert len(set(texts)) == 16  # a text names its row
+    assert len(folds) == 2
+    for fold in folds:
+        assert not set(fold["trained"]) & set(fold["scored"]), "a fold scored rows it trained on"
+        assert sorted(fold["trained"] + fold["scored"]) == sorted(texts)  # and trained on all the others
+        assert fold["train_samples"] == len(fold["trained"]) == 8
+    assert sorted(folds[0]["scored"] + folds[1]["scored"]) == sorted(texts)
+    # Each row's probability is the one from the fold that held it out.
+    ranked = rankings[0].rows.set_index("text")
+    for fold in folds:
+        for text, row_probabilities in zip(fold["scored"], fold["probabilities"]):
+            given = row_probabilities[["0", "1"].index(ranked.loc[text, "label"])]
+            assert ranked.loc[text, "given_label_probability"] == pytest.approx(given)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +78,21 @@ def last_line(result: subprocess.CompletedProcess) -> str:
     return result.stderr.strip().splitlines()[-1]
 
 
+def resumed_at(result: subprocess.CompletedProcess) -> list[tuple[int, int]]:
+    """(epoch, global step) of each "Resuming training from checkpoint" line: what the Trainer says when it
+    loads a checkpoint's state, weights and optimizer (`trainer.train(resume_from_checkpoint=...)`), and
+    only then; the toolkit's own "resuming training at" line is printed before it is asked to."""
+    found = re.findall(r"Resuming training from checkpoint with epoch (\d+) and global step (\d+)", output(result))
+    return [(int(epoch), int(step)) for epoch, step in found]
+
+
+def saved_steps(result: subprocess.CompletedProcess) -> list[int]:
+    """The global steps of the checkpoints this process saved: a process that resumed from step n saves none
+    at or before n; one that quietly started again from zero saves them all again (training is seeded, so
+    its final files would be the same)."""
+    return [int(step) for step in re.findall(r"Saving model checkpoint to \S*checkpoint-(\d+)", output(result))]
+
+
 def assert_same_results(run_dir: Path, reference: Path) -> None:
     """The same rows in the same order, the same predictions and probabilities, nothing left of resuming."""
     for name in PREDICTION_TABLES:
@@ -127,23 +143,27 @@ def reference(tmp_path_factory, tiny_model, data) -> Path:
 def test_killed_anywhere_the_same_command_finishes_the_run_as_if_uninterrupted(tmp_path, tiny_model, data, reference):
     run_dir = tmp_path / "experiments" / "run"
     command = training_command(tiny_model, data, run_dir)
-    # Each attempt of the same command: where it is killed, and what it says it continues from.
+    # Each attempt of the same command: where it is killed, what it says it continues from, where the
+    # Trainer really started (epoch, global step; None: from scratch, or no training), the checkpoints it saved.
     stages = [
-        ("train:step-5", "***** Running training *****"),  # 5 of 8 steps of the first epoch: checkpoint-3 saved
-        ("train:step-11", f"resuming training at {run_dir}/checkpoint-3"),  # into the second epoch: checkpoint-9
-        ("train:saved", f"resuming training at {run_dir}/checkpoint-9"),  # final model saved, not yet marked trained
-        ("predict:test-chunk-1", f"resuming training at {run_dir}/checkpoint-16"),  # 2 of 5 test chunks saved
-        ("report:written", "test: reusing 2 of 5 chunks"),  # everything written but the finished mark
-    ]
-    for point, says in stages:
+        ("train:step-5", "***** Running training *****", None, [3]),  # 5 of 8 steps of the first epoch
+        ("train:step-11", f"resuming training at {run_dir}/checkpoint-3", (0, 3), [6, 9]),  # into the second epoch
+        ("train:saved", f"resuming training at {run_dir}/checkpoint-9", (1, 9), [12, 15, 16]),  # final model saved, not yet marked trained
+        ("predict:test-chunk-1", f"resuming training at {run_dir}/checkpoint-16", (2, 16), []),  # 2 of 5 test chunks saved
+        ("report:written", "test: reusing 2 of 5 chunks", None, []),  # everything written but the finished mark
+    ]  # fmt: skip
+    for point, says, started_at, saved in stages:
         result = run_killed_at(point, *command)
         assert result.returncode == KILLED, output(result)[-3000:]
         assert says in output(result), point
+        assert resumed_at(result) == ([started_at] if started_at else []), point
+        assert saved_steps(result) == saved, point  # a resumed attempt saves none of the steps it continues from
         assert unfinished_reason(run_dir) is not None  # never counts as finished, whatever is there
         assert finished_runs(run_dir.parent) == []
     result = run_classification(*command)
     assert result.returncode == 0, output(result)[-3000:]
     assert "Training finished earlier" in output(result) and "test: reusing 5 of 5 chunks" in output(result)
+    assert resumed_at(result) == [] and saved_steps(result) == []  # no training at all
     assert_same_results(run_dir, reference)
     assert RunInfo.read(run_dir).resumed_from == "the trained model"
     assert "Interrupted, then continued from the trained model" in (run_dir / "report.md").read_text()
@@ -304,9 +324,13 @@ def test_tweets_script_prepares_a_half_prepared_folder_again_and_continues_a_kil
 
     killed = run_tweets_script(tmp_path, tiny_model, kill_at="train:step-11")  # 7 steps an epoch: checkpoint-10 saved
     assert killed.returncode == 128 + signal.SIGKILL, output(killed)[-3000:]
+    assert 10 in saved_steps(killed)
     second = run_tweets_script(tmp_path, tiny_model)
     assert second.returncode == 0, output(second)[-3000:]
     assert "continuing the interrupted run from checkpoint-10" in second.stderr
+    # The Trainer itself continued from step 10 (a rerun from zero, seeded, would write the same files).
+    assert resumed_at(second) == [(1, 10)]
+    assert saved_steps(second) and min(saved_steps(second)) > 10, saved_steps(second)
     assert_same_results(tmp_path / "run", reference)
 
 
