@@ -53,8 +53,8 @@ APP = "app.py"
 # crashed on start for want of textclf/markdown.py). A module named here is left out by design, and so is
 # what only it imports; wherever the app imports one, it must go on without it (ImportError handled).
 LEFT_OUT_OF_SPACE = {
-    "textclf.analysis": "reads the run's data files (pandas, scikit-learn, matplotlib); a Space carries no data, so "
-                        "the Predictor serves the unquantized ONNX export without the int8 accuracy check it needs",
+    "textclf.data_files": "reads the run's validation file back; a Space carries no data, so the Predictor serves the "
+                          "unquantized ONNX export without the int8 accuracy check that needs it",
 }
 RUN_FILES = (
     CONFIG, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",

@@ -80,12 +80,13 @@ def test_space_carries_every_toolkit_module_the_app_imports_and_nothing_left_out
     bundled = {str(path.relative_to(space)) for path in (space / "textclf").rglob("*.py")}
     assert "textclf/markdown.py" in bundled  # imported by explain.py; the file a hand-kept list once missed
     assert {"textclf/__init__.py", "textclf/predictor.py", "textclf/explain.py", "textclf/calibration.py"} <= bundled
-    # Left out by design: the data readers behind the int8 accuracy check, which a Space (no data) cannot run;
-    # the Predictor imports them in a try and serves the unquantized export without them.
-    assert set(build_space.LEFT_OUT_OF_SPACE) == {"textclf.analysis"}
-    assert "textclf/analysis.py" not in bundled
-    # ...and no training code: nothing of the Trainer's side reaches the Space.
-    assert not bundled & {"textclf/training.py", "textclf/data.py", "textclf/arguments.py", "textclf/audit.py"}
+    # Left out by design: the reader of the run's validation file behind the int8 accuracy check, which a Space
+    # (no data) cannot run; the Predictor imports it in a try and serves the unquantized export without it.
+    assert set(build_space.LEFT_OUT_OF_SPACE) == {"textclf.data_files"}
+    assert "textclf/data_files.py" not in bundled
+    # ...and no training code, data loading or reports: nothing of the Trainer's side reaches the Space.
+    assert not bundled & {"textclf/training.py", "textclf/data.py", "textclf/arguments.py", "textclf/audit.py",
+                          "textclf/analysis.py", "textclf/report.py"}
     for path in bundled:
         assert (space / path).read_bytes() == (REPO_ROOT / path).read_bytes(), path
 
@@ -99,10 +100,10 @@ def test_bundle_follows_imports_inside_functions_and_relative_ones(tmp_path, mon
     files = {str(path.relative_to(REPO_ROOT)) for path in build_space.toolkit_files_imported_by([script])}
     assert {"textclf/__init__.py", "textclf/explain.py", "textclf/markdown.py", "textclf/predictor.py",
             "textclf/tables.py", "textclf/tokenization.py"} <= files
-    assert "textclf/analysis.py" not in files  # imported inside predictor.py, left out by design
+    assert "textclf/data_files.py" not in files  # imported inside predictor.py, left out by design
     monkeypatch.setattr(build_space, "LEFT_OUT_OF_SPACE", {})
-    assert "textclf/analysis.py" in {str(path.relative_to(REPO_ROOT))
-                                     for path in build_space.toolkit_files_imported_by([script])}
+    assert "textclf/data_files.py" in {str(path.relative_to(REPO_ROOT))
+                                       for path in build_space.toolkit_files_imported_by([script])}
 
     package = REPO_ROOT / "textclf"
     assert build_space.imported_modules(package / "explain.py") >= {"textclf.markdown", "textclf.markdown.escape_markdown"}

@@ -185,7 +185,7 @@ def measure_calibration(logits: np.ndarray, label_ids: np.ndarray, labels: list[
     """calibration.json's content for a run's validation logits: each way of calibrating, cross-fitted
     and scored next to the model as trained, and what is applied. None when a class has fewer
     validation rows than two folds need (then nothing is applied either)."""
-    from textclf.analysis import decision_scores
+    from textclf.scores import decision_scores
 
     logits = np.asarray(logits, dtype=np.float64)
     label_ids = np.asarray(label_ids).astype(int)

@@ -259,7 +259,7 @@ def validation_rows(run_dir: Path) -> tuple[tuple[list[str], list[str]] | None, 
     try:  # the data readers: not in a Space's bundle, which carries no data either
         import pandas as pd
 
-        from textclf.analysis import validation_texts
+        from textclf.data_files import validation_texts
     except ImportError as error:
         return None, f"cannot read data files here ({error})"
     table = pd.read_csv(table_path, dtype={"label": str}, keep_default_na=False).head(INT8_CHECK_ROWS)
