@@ -130,3 +130,17 @@ def minilm_path() -> Path:
     from textclf.offline import DEFAULT_MODEL, resolve_model_name_or_path
 
     return Path(resolve_model_name_or_path(DEFAULT_MODEL).path)
+
+
+def network_namespace_or_skip() -> None:
+    """For the tests that run with no network at all (`unshare -n`, which needs root): skip where a network
+    namespace is refused, fail instead under REQUIRE_NETWORK_ISOLATION=1 (CI, .ci/run, sets it)."""
+    try:
+        subprocess.run(["unshare", "-n", "true"], check=True, capture_output=True, timeout=30)
+        return
+    except (OSError, subprocess.SubprocessError) as error:
+        said = (getattr(error, "stderr", None) or b"").decode(errors="replace").strip()
+        message = f"cannot create a network namespace here (`unshare -n true`: {said or error}; it needs root)"
+    if os.environ.get("REQUIRE_NETWORK_ISOLATION") == "1":
+        pytest.fail(message)
+    pytest.skip(message)

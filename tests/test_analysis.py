@@ -15,13 +15,15 @@ from scipy.special import softmax
 from test_app import LABELS, write_tiny_run
 
 from textclf import UserInputError
-from textclf.analysis import decision_scores, expected_calibration_error, threshold_as_trained, validation_texts
+from textclf.analysis import threshold_as_trained
+from textclf.data_files import validation_texts
 from textclf.calibration import Calibration, best_threshold, cross_fit, fit, fit_temperature, measure_calibration
 from textclf.explain import Explanation, explain, markdown_highlight, segments
 from textclf.labels import apply_class_names, read_class_names
 from textclf.predictions import write_prediction_table
 from textclf.problem_types import SINGLE_LABEL
 from textclf.report import write_run_report, write_submission
+from textclf.scores import decision_scores, expected_calibration_error, probability_scores
 from textclf.runs import RunInfo
 from textclf.tasks import TASKS, shell_assignments
 
@@ -34,6 +36,35 @@ def calibrated_sample(rows: int, classes: int, seed: int) -> tuple[np.ndarray, n
     logits = rng.normal(scale=2.0, size=(rows, classes))
     labels = np.array([rng.choice(classes, p=p) for p in softmax(logits, axis=1)])
     return logits, labels
+
+
+def temperature_by_hand(logits: np.ndarray, label_ids: np.ndarray) -> float:
+    """The maximum-likelihood temperature, worked out apart from textclf: with b = 1/T the mean negative
+    log-likelihood is convex in b and its slope is the mean, over rows, of the logit expected under
+    softmax(b * logits) less the logit of the true class; T is 1 / the root of that slope (scipy's brentq)."""
+    from scipy.optimize import brentq
+
+    logits = np.asarray(logits, dtype=np.float64)
+    true_logits = logits[np.arange(len(label_ids)), label_ids]
+
+    def slope(b: float) -> float:
+        return float(np.mean((softmax(b * logits, axis=1) * logits).sum(axis=1) - true_logits))
+
+    return 1 / brentq(slope, 1 / 20, 1 / 0.05, xtol=1e-14, rtol=1e-12)
+
+
+def best_cut_by_brute_force(positive_probabilities: np.ndarray, is_positive: np.ndarray, metric: str) -> float:
+    """Every cut halfway between neighbouring distinct probabilities (and one beyond each end) scored
+    on its own: F1 of the positive class or accuracy; of the best, the cut nearest 0.5."""
+    scores, truth = np.asarray(positive_probabilities, dtype=np.float64), np.asarray(is_positive).astype(bool)
+    distinct = np.unique(scores)
+    cuts = np.concatenate([[(1 + distinct[-1]) / 2], (distinct[1:] + distinct[:-1]) / 2, [distinct[0] / 2]])
+    predicted = scores[None, :] >= cuts[:, None]  # one row per cut
+    tp, fp = (predicted & truth).sum(axis=1), (predicted & ~truth).sum(axis=1)
+    fn, tn = truth.sum() - tp, (~truth).sum() - fp
+    values = 2 * tp / (2 * tp + fp + fn) if metric == "f1" else (tp + tn) / len(truth)
+    best = cuts[values >= values.max() - 1e-12]
+    return float(best[np.argmin(np.abs(best - 0.5))])
 
 
 # --- Calibration and the decision threshold --------------------------------------------------------
@@ -107,11 +138,24 @@ def test_calibration_applied_is_what_was_asked():
     logits, labels = calibrated_sample(2000, 2, seed=3)
     content = measure_calibration(2 * logits, labels, list(LABELS), "f1", seed=0, apply_temperature=True)
     assert content["applied"]["temperature"] == pytest.approx(2.0, rel=0.2) and content["applied"]["threshold"] is None
+    # fitted on all rows: the maximum-likelihood temperature of this sample
+    assert content["applied"]["temperature"] == pytest.approx(temperature_by_hand(2 * logits, labels), rel=1e-4)
     names = [way["name"] for way in content["measured"]]
     assert names == ["as trained", "temperature scaling", "temperature scaling + tuned threshold"]
     content = measure_calibration(2 * logits, labels, list(LABELS), "f1", seed=0, apply_threshold=True)
-    assert content["applied"]["temperature"] == 1.0 and content["applied"]["threshold"] is not None
+    assert content["applied"]["temperature"] == 1.0
+    # fitted on all rows: the cut on P(class id 1) with the best F1 of class id 1
+    best_cut = best_cut_by_brute_force(softmax(2 * logits, axis=1)[:, 1], labels == 1, "f1")
+    assert content["applied"]["threshold"] == pytest.approx(best_cut, abs=1e-9)
     assert content["measured"][-1]["name"] == "tuned threshold"
+    # By hand: P(class id 1) 0.1, 0.2, 0.3, 0.4, 0.9 for classes 0, 0, 1, 0, 1. F1 is best calling the top three
+    # positive (cut 0.25: F1 4/5; cut 0.65: 2/3); accuracy is 4/5 at both cuts, and 0.65 is the one nearer 0.5.
+    # Metrics a threshold cannot maximise (precision) tune F1.
+    few = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.1, 0.9]]))
+    few_labels = np.array([0, 0, 1, 0, 1])
+    for metric, cut in [("f1", 0.25), ("accuracy", 0.65), ("precision", 0.25)]:
+        applied = measure_calibration(few, few_labels, list(LABELS), metric, seed=0, apply_threshold=True)["applied"]
+        assert applied == {"temperature": 1.0, "threshold": pytest.approx(cut)}, metric
     assert measure_calibration(logits, labels, list(LABELS), "f1", seed=0)["applied"] == {"temperature": 1.0, "threshold": None}
     assert measure_calibration(logits[:3], np.array([0, 0, 1]), list(LABELS), "f1", seed=0) is None  # one row of class 1
 
@@ -124,6 +168,28 @@ def test_expected_calibration_error_on_known_cases():
     assert expected_calibration_error(confidence, np.array([1, 0, 1, 1, 1, 0])) == pytest.approx((2 * 0.05 + 4 * 0.2) / 6)
     scores = decision_scores(np.array([0, 1, 1]), np.array([[0.8, 0.2], [0.4, 0.6], [0.7, 0.3]]), np.array([0, 1, 0]), "f1")
     assert scores["accuracy"] == pytest.approx(2 / 3) and scores["positive_f1"] == pytest.approx(2 / 3)
+
+
+def roc_auc_by_pairs(is_positive: np.ndarray, positive_probabilities: np.ndarray) -> float:
+    """ROC-AUC as its definition: the share of (positive, negative) row pairs the probability puts in the
+    right order, a tie counting half."""
+    truth = np.asarray(is_positive).astype(bool)
+    difference = positive_probabilities[truth][:, None] - positive_probabilities[~truth][None, :]
+    return float(((difference > 0) + 0.5 * (difference == 0)).mean())
+
+
+def test_roc_auc_and_average_precision_on_a_hand_made_table():
+    # P(positive), surest first: 0.9 pos, 0.7 neg, 0.6 pos, 0.4 pos, 0.4 neg, 0.1 neg. Of the 9 (pos, neg) pairs,
+    # 0.9 beats all three negatives, 0.6 two, 0.4 one and ties one: ROC-AUC (3 + 2 + 1.5) / 9. Precision at each
+    # positive, down the list (the two at 0.4 taken together): 1/1, 2/3, 3/5; average precision their mean.
+    positive = [0.9, 0.7, 0.6, 0.4, 0.4, 0.1]
+    truth = ["positive", "negative", "positive", "positive", "negative", "negative"]
+    table = pd.DataFrame({"label": truth, "prediction": [LABELS[int(p >= 0.5)] for p in positive],
+                          "prob_negative": [1 - p for p in positive], "prob_positive": positive})
+    scores = probability_scores(table, SINGLE_LABEL, list(LABELS))
+    assert scores["roc_auc"] == pytest.approx(6.5 / 9, abs=1e-12)
+    assert scores["pr_auc"] == pytest.approx((1 + 2 / 3 + 3 / 5) / 3, abs=1e-12)
+    assert roc_auc_by_pairs(np.array(truth) == "positive", np.array(positive)) == pytest.approx(6.5 / 9)
 
 
 # --- Class names ----------------------------------------------------------------------------------
@@ -242,7 +308,15 @@ def test_report_analyses_the_validation_predictions(tmp_path, tiny_model):
     add_validation_predictions(run_dir, calibrate=True)
     report = write_run_report(run_dir).read_text()
     metrics = json.loads((run_dir / "validation_metrics.json").read_text())
-    assert 0.5 < metrics["roc_auc"] <= 1 and 0.5 < metrics["pr_auc"] <= 1 and 0 <= metrics["ece"] <= 1
+    assert 0 <= metrics["ece"] <= 1
+    # ROC-AUC and PR-AUC of `positive` from the probabilities the run wrote, worked out here
+    from sklearn.metrics import average_precision_score
+
+    table = pd.read_csv(run_dir / "eval_predictions.csv")
+    is_positive, positive = (table["label"] == "positive").to_numpy(), table["prob_positive"].to_numpy()
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_by_pairs(is_positive, positive), abs=1e-9)
+    assert metrics["pr_auc"] == pytest.approx(average_precision_score(is_positive, positive), abs=1e-9)
+    assert 0.5 < metrics["roc_auc"] < 1  # the five planted errors are confident ones
     errors = report[report.index("### Most confident errors"):report.index("### Precision, recall")]
     planted = pd.read_csv(tmp_path / "project/data/validation.csv").head(5)
     for text in planted["text"]:
@@ -301,6 +375,8 @@ def test_multi_class_report_names_the_most_confused_pairs(tmp_path):
 def test_run_names_classes_calibrates_and_serves_the_calibration(tmp_path, tiny_model):
     rows = [{"id": r["id"], "text": r["text"], "target": r["label"]} for r in sentiment_rows(240, seed=11)]
     write_csv(tmp_path / "train.csv", rows[:160])
+    for row in rows[160::8]:  # planted errors (ten `not disaster` texts labelled 1): something for the fits to fit
+        row["target"] = {"0": "1", "1": "0"}[row["target"]]
     write_csv(tmp_path / "validation.csv", rows[160:])
     write_csv(tmp_path / "test.csv", [{"id": 500 + r["id"], "text": r["text"]} for r in sentiment_rows(20, seed=12)])
     result = run_classification(
@@ -322,7 +398,16 @@ def test_run_names_classes_calibrates_and_serves_the_calibration(tmp_path, tiny_
     assert (run_dir / "predict_results.txt").read_text().splitlines()[1].split("\t")[1] in TWEET_NAMES.values()
     calibration = json.loads((run_dir / "calibration.json").read_text())
     applied = Calibration(**calibration["applied"])
-    assert applied.temperature != 1.0 and applied.threshold is not None
+    # Fitted on every validation row, worked out here from their probabilities as trained (their logits less a
+    # constant per row): the maximum-likelihood temperature, then the cut with the best F1 of `disaster`.
+    evaluated = pd.read_csv(run_dir / "eval_predictions.csv")
+    log_probabilities = np.log(evaluated[["prob_not disaster", "prob_disaster"]].to_numpy())
+    is_disaster = (evaluated["label"] == "disaster").to_numpy()
+    temperature = temperature_by_hand(log_probabilities, is_disaster.astype(int))
+    assert applied.temperature == pytest.approx(temperature, rel=1e-4)
+    calibrated = softmax(log_probabilities / temperature, axis=1)[:, 1]
+    # rows are about 1e-5 apart here; the file's probabilities have 6 decimals
+    assert applied.threshold == pytest.approx(best_cut_by_brute_force(calibrated, is_disaster, "f1"), abs=2e-6)
     assert calibration["positive_class"] == "disaster" and calibration["threshold_metric"] == "f1"
     # The test predictions and the Predictor apply the run's calibration, on the same logits.
     from textclf.predictor import Predictor

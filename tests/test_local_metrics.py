@@ -20,6 +20,7 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import pytest
+from conftest import network_namespace_or_skip
 from scipy import stats
 from sklearn import metrics as skm
 
@@ -292,6 +293,25 @@ def test_loads_with_offline_flags_and_no_sockets(monkeypatch):
         check(metric.compute(predictions=predictions, references=references, **kwargs), expected)
 
 
+def test_no_network_namespace_skips_unless_required(monkeypatch, tmp_path):
+    """Where `unshare -n` is refused the no-network tests skip, unless REQUIRE_NETWORK_ISOLATION=1 (CI)."""
+    assert "\nexport REQUIRE_NETWORK_ISOLATION=1\n" in (REPO_ROOT / ".ci/run").read_text()
+    refusing = tmp_path / "bin" / "unshare"
+    refusing.parent.mkdir()
+    refusing.write_text("#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n")
+    refusing.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{refusing.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("REQUIRE_NETWORK_ISOLATION", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Operation not permitted"):
+        network_namespace_or_skip()
+    monkeypatch.setenv("REQUIRE_NETWORK_ISOLATION", "1")  # CI (.ci/run) sets this
+    with pytest.raises(pytest.fail.Exception, match="cannot create a network namespace"):
+        network_namespace_or_skip()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no unshare at all
+    with pytest.raises(pytest.fail.Exception, match="No such file"):
+        network_namespace_or_skip()
+
+
 OFFLINE_SCRIPT = """
 import json, sys
 import evaluate
@@ -305,10 +325,7 @@ print(json.dumps(results))
 
 @pytest.mark.slow
 def test_loads_in_a_network_namespace_with_fresh_caches(tmp_path):
-    try:
-        subprocess.run(["unshare", "-n", "true"], check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip("cannot create a network namespace here (`unshare -n` needs root)")
+    network_namespace_or_skip()
     # absolute script paths and folder paths relative to the repo root (the subprocess's cwd)
     cases = [
         (name, config, predictions, references, kwargs,

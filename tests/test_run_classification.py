@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -13,8 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    FILLER_WORDS,
+    NEGATIVE_WORDS,
+    POSITIVE_WORDS,
     QUICK_TRAINING,
     REPO_ROOT,
+    network_namespace_or_skip,
     run_classification,
     sentiment_rows,
     write_csv,
@@ -185,33 +190,61 @@ def test_regression_from_float_labels_with_json_arguments_file(tmp_path, tiny_mo
 
 @pytest.mark.slow
 def test_multi_label_json(tmp_path, tiny_model):
-    rows = sentiment_rows(60, seed=3)
-    labelled = [
-        {"text": r["text"], "label": (["fire"] if "fire" in r["text"] else []) + (["pos"] if r["label"] == "1" else ["neg"])}
-        for r in rows
-    ]
-    write_jsonl(tmp_path / "train.json", labelled[:40])
-    write_jsonl(tmp_path / "val.json", labelled[40:50])
-    write_jsonl(tmp_path / "test.json", [{"text": r["text"]} for r in labelled[50:]])
+    """Label lists in JSON lines train a multi-label model; a row's prediction is every label whose sigmoid
+    is over 0.5, as the saved model's own logits give them."""
+    import torch
+    from sklearn.metrics import f1_score
+    from sklearn.preprocessing import MultiLabelBinarizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    others = [word for word in FILLER_WORDS if word != "fire"]
+    rows = sentiment_rows(140, seed=3, words=(others, POSITIVE_WORDS, NEGATIVE_WORDS), fillers=3)
+    labelled = []
+    for index, row in enumerate(rows):  # "fire" in every other pair of rows, whatever the sentiment
+        fire = index % 4 >= 2
+        labelled.append({"text": row["text"] + (" fire" if fire else ""),
+                         "label": (["fire"] if fire else []) + (["pos"] if row["label"] == "1" else ["neg"])})
+    write_jsonl(tmp_path / "train.json", labelled[:120])
+    write_jsonl(tmp_path / "val.json", labelled[120:130])
+    write_jsonl(tmp_path / "test.json", [{"text": r["text"]} for r in labelled[130:]])
     result = run_classification(
         "--model_name_or_path", str(tiny_model), "--train_file", "train.json", "--validation_file", "val.json",
         "--test_file", "test.json", "--do_train", "--do_eval", "--do_predict", "--output_dir", "out",
-        *QUICK_TRAINING, cwd=tmp_path,
+        *QUICK_TRAINING, "--num_train_epochs", "3", "--learning_rate", "5e-3", cwd=tmp_path,
     )
     assert_ok(result)
     config = read_json(tmp_path / "out/config.json")
     assert config["problem_type"] == "multi_label_classification"
     assert config["id2label"] == {"0": "fire", "1": "neg", "2": "pos"}
-    assert "eval_f1" in read_json(tmp_path / "out/eval_results.json")
-    predictions = read_predictions(tmp_path / "out/predict_results.txt")
-    assert len(predictions) == 10 and all(p.startswith("[") for p in predictions)
+    # The saved model's logits for the test texts, computed here: a sigmoid per label, every label over 0.5.
+    texts = [row["text"] for row in labelled[130:]]
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").eval()
+    batch = AutoTokenizer.from_pretrained(tmp_path / "out")(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    probabilities = torch.sigmoid(logits).numpy()
+    expected = [[name for name, p in zip(["fire", "neg", "pos"], row) if p > 0.5] for row in probabilities]
+    predictions = [ast.literal_eval(p) for p in read_predictions(tmp_path / "out/predict_results.txt")]
+    assert predictions == expected
+    assert any(len(labels) > 1 for labels in predictions)  # a label set, not the most probable label
+    assert [("fire" in labels) for labels in predictions] == [text.endswith(" fire") for text in texts]  # learnt
+    table = pd.read_csv(tmp_path / "out/predictions.csv", keep_default_na=False)
+    assert table["prediction"].tolist() == ["|".join(labels) for labels in expected]
+    np.testing.assert_allclose(table[["prob_fire", "prob_neg", "prob_pos"]], probabilities, atol=1e-5)
+    # eval_f1: micro-averaged F1 of the validation rows' label sets, as eval_predictions.csv lists them
+    evaluated = pd.read_csv(tmp_path / "out/eval_predictions.csv", dtype=str, keep_default_na=False)
+    assert evaluated["label"].tolist() == ["|".join(row["label"]) for row in labelled[120:130]]
+    binarizer = MultiLabelBinarizer(classes=["fire", "neg", "pos"])
+    truth, predicted = (binarizer.fit_transform([cell.split("|") if cell else [] for cell in evaluated[column]])
+                        for column in ("label", "prediction"))
+    expected_f1 = f1_score(truth, predicted, average="micro")
+    assert read_json(tmp_path / "out/eval_results.json")["eval_f1"] == pytest.approx(expected_f1, abs=1e-9)
 
 
 @pytest.mark.slow
 def test_offline_namespace_with_installed_minilm(tmp_path):
     """A full train/eval/predict with no network at all, the default model found by name."""
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("unshare -n is not permitted here")
+    network_namespace_or_skip()
     write_tweets_like_data(tmp_path, train=48, val=16, test=12)
     command = handout_command("all-MiniLM-L6-v2")
     command[command.index("512")] = "64"
@@ -224,8 +257,7 @@ def test_offline_namespace_with_installed_minilm(tmp_path):
 
 @pytest.mark.slow
 def test_unreachable_hub_model_fails_fast(tmp_path):
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("unshare -n is not permitted here")
+    network_namespace_or_skip()
     write_tweets_like_data(tmp_path, train=10, val=4, test=4)
     command = handout_command("google-bert/bert-base-uncased")
     started = time.monotonic()
@@ -332,7 +364,14 @@ def test_predict_only_with_a_trained_run(tmp_path, tiny_model):
         cwd=tmp_path,
     )
     assert_ok(result)
-    assert len(read_predictions(tmp_path / "again/predict_results.txt")) == 6
+    trained, again = tmp_path / "experiments", tmp_path / "again"
+    # The run's classes in the run's order, and for the same rows the very predictions the run made.
+    assert RunInfo.read(again).labels == RunInfo.read(trained).labels == ["0", "1"]
+    predictions = read_predictions(again / "predict_results.txt")
+    assert len(predictions) == 6 and predictions == read_predictions(trained / "predict_results.txt")
+    table = pd.read_csv(again / "predictions.csv")
+    pd.testing.assert_frame_equal(table, pd.read_csv(trained / "predictions.csv"), check_exact=False, atol=1e-5)
+    assert table["prediction"].astype(str).tolist() == predictions
 
 
 def test_readme_commands_match_ci():
