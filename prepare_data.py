@@ -50,9 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "run_classification.py (--train_file/--validation_file/--test_file).",
     )
     parser.add_argument("--task", required=True, choices=CHOICES,
-                        help="dataset format: tweets (Kaggle disaster tweets), imdb (CSV or "
-                             "aclImdb folders), ag_news (original headerless CSVs), csv (any "
-                             "CSV/TSV/JSON/JSONL file with a text and a label column)")
+                        help=f"a task of the task table (textclf/tasks.py: {', '.join(TASKS)}), whose raw "
+                             "files it knows, or csv (any CSV/TSV/JSON/JSONL file with a text and a label column)")
     parser.add_argument("--raw_dir", type=Path,
                         help="folder with the raw files (e.g. ../shared/data/tweets); "
                              "*.gz files are accepted everywhere")
@@ -81,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 def validate_args(args: argparse.Namespace) -> None:
     if not 0.0 < args.val_size < 1.0:
         raise UserInputError(f"--val_size must be between 0 and 1, got {args.val_size}")
-    carves_test = args.task == "csv" or (args.task == "ag_news" and args.carve_from_test)
+    task = TASKS.get(args.task)  # None: --task csv, the user's own files
+    carves_test = task is None or (task.can_carve_from_test and args.carve_from_test)
     if args.test_size is not None and not carves_test:
         LOGGER.warning("--test_size is ignored: task %s uses its official test split", args.task)
     if args.test_size is None:
@@ -95,12 +95,14 @@ def validate_args(args: argparse.Namespace) -> None:
         raise UserInputError("give either --input or --raw_dir, not both")
     if args.from_hub and args.raw_dir:
         raise UserInputError("give either --raw_dir or --from_hub, not both")
-    if args.from_hub and args.task not in ("imdb", "ag_news"):
-        raise UserInputError("--from_hub works only for --task imdb or ag_news")
-    if args.carve_from_test and args.task != "ag_news":
-        raise UserInputError("--carve_from_test is only for --task ag_news")
+    on_the_hub = [name for name, known in TASKS.items() if known.hub_dataset]
+    if args.from_hub and not (task and task.hub_dataset):
+        raise UserInputError(f"--from_hub works only for --task {' or '.join(on_the_hub)}")
+    if args.carve_from_test and not (task and task.can_carve_from_test):
+        carvable = [name for name, known in TASKS.items() if known.can_carve_from_test]
+        raise UserInputError(f"--carve_from_test is only for --task {' or '.join(carvable)}")
     if not (args.raw_dir or args.input or args.from_hub):
-        raise UserInputError("--raw_dir is required (or --input for csv, or --from_hub for imdb/ag_news)")
+        raise UserInputError(f"--raw_dir is required (or --input for csv, or --from_hub for {'/'.join(on_the_hub)})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

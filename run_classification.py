@@ -103,6 +103,7 @@ from textclf.runs import (
     RunInfo,
     begin_writing,
     keep_config_readable,
+    script_settings_from_environment,
 )
 from textclf.tokenization import tokenize
 from textclf.training import first_rows, freeze_lower_layers, leave_process_group, length_order, logits_only
@@ -858,6 +859,7 @@ def main(argv: list[str] | None = None) -> None:
             class_names=class_names,
             finished=False,  # the report reads it; marked finished once everything else is written
             resumed_from=resume.description,
+            script_settings=script_settings_from_environment(),
         )
         info.write(output_dir)
         write_run_report(output_dir)
@@ -901,6 +903,7 @@ def run_hyperparameters(data_args: DataTrainingArguments, training_args: Trainin
         "lr_scheduler_type": getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type),
         "train_sampling_strategy": training_args.train_sampling_strategy,
         "bf16": training_args.bf16,
+        "fp16": training_args.fp16,
         "optim": getattr(training_args.optim, "value", training_args.optim),
         "max_train_samples": data_args.max_train_samples,
         "seed": training_args.seed,

@@ -13,7 +13,7 @@
 # command carries on after a stop. A task folder made with another budget is refused: choose another
 # OUTPUT. Every variable below can be overridden: MODELS="tfidf minilm-l3" TASKS=imdb bash scripts/compare_models.sh
 #
-# The default budget, measured here (2 CPU cores, bf16 chosen by BF16=auto; 2026-11-22), each run
+# The default budget, measured here (2 CPU cores, bf16 chosen by PRECISION=auto; 2026-11-22), each run
 # from start to report:
 #   tweets  (2,000 rows, 1 epoch; 755 scored): minilm-l6 34 s, minilm-l3 22 s, mpnet-base 130 s
 #   ag_news (6,080 rows, 1 epoch; 760 scored): minilm-l6 103 s, minilm-l3 63 s, mpnet-base 453 s
@@ -25,21 +25,14 @@ MODELS=${MODELS:-"tfidf tfidf-all minilm-l6 minilm-l6-sre minilm-l3 minilm-l6-ra
 TASKS=${TASKS:-"tweets ag_news imdb"}
 TINY=${TINY:-}                          # 1: a smoke test of under a minute (a few rows, short texts, one epoch)
 if [ -n "$TINY" ]; then
-  : "${TWEETS_TRAIN_ROWS:=40}" "${AG_NEWS_TRAIN_ROWS:=40}" "${IMDB_TRAIN_ROWS:=40}"
-  : "${TWEETS_EVAL_ROWS:=20}" "${AG_NEWS_EVAL_ROWS:=20}" "${IMDB_EVAL_ROWS:=20}"
-  : "${TWEETS_MAX_SEQ_LENGTH:=32}" "${AG_NEWS_MAX_SEQ_LENGTH:=32}" "${IMDB_MAX_SEQ_LENGTH:=32}"
-  : "${BATCH_SIZE:=8}" "${OUTPUT:=experiments/comparison-tiny}"
+  : "${TRAIN_ROWS:=40}" "${EVAL_ROWS:=20}" "${MAX_SEQ_LENGTH:=32}" "${BATCH_SIZE:=8}" "${OUTPUT:=experiments/comparison-tiny}"
 fi
-# Per task: training rows (a fixed stratified subset), scored rows ("all": the whole split), max tokens.
-TWEETS_TRAIN_ROWS=${TWEETS_TRAIN_ROWS:-2000}
-TWEETS_EVAL_ROWS=${TWEETS_EVAL_ROWS:-all}       # 755 validation tweets
-TWEETS_MAX_SEQ_LENGTH=${TWEETS_MAX_SEQ_LENGTH:-64}
-AG_NEWS_TRAIN_ROWS=${AG_NEWS_TRAIN_ROWS:-all}   # all 6,080 carved training articles
-AG_NEWS_EVAL_ROWS=${AG_NEWS_EVAL_ROWS:-all}     # 760 carved test articles
-AG_NEWS_MAX_SEQ_LENGTH=${AG_NEWS_MAX_SEQ_LENGTH:-96}
-IMDB_TRAIN_ROWS=${IMDB_TRAIN_ROWS:-1000}
-IMDB_EVAL_ROWS=${IMDB_EVAL_ROWS:-1000}          # of the 25,000 official test reviews (all: ~13 min for minilm-l6, ~80 for mpnet-base)
-IMDB_MAX_SEQ_LENGTH=${IMDB_MAX_SEQ_LENGTH:-256}
+# Per task, the training rows (a fixed stratified subset), the scored rows ("all": the whole split) and
+# the maximum tokens are the task table's (textclf/tasks.py, Task.comparison). TRAIN_ROWS, EVAL_ROWS and
+# MAX_SEQ_LENGTH override them for every task; <TASK>_TRAIN_ROWS etc. (IMDB_EVAL_ROWS=all) for one.
+TRAIN_ROWS=${TRAIN_ROWS:-}
+EVAL_ROWS=${EVAL_ROWS:-}
+MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-}
 # Transformers, every task.
 EPOCHS=${EPOCHS:-1}
 BATCH_SIZE=${BATCH_SIZE:-16}
@@ -47,7 +40,8 @@ EVAL_BATCH_SIZE=${EVAL_BATCH_SIZE:-64}
 LR=${LR:-1e-4}
 MODEL_LR=${MODEL_LR-"mpnet-base=5e-5"}  # per-model learning rates, "alias=lr ...": base-size models want less
 WARMUP=${WARMUP:-0.1}                   # a fraction of the steps
-BF16=${BF16:-auto}                      # bf16 mixed precision where the CPU computes it fast (textclf/hardware.py), as the task scripts
+PRECISION=${PRECISION:-auto}            # as the task scripts (scripts/lib/settings.sh): auto, bf16, fp16 or fp32
+BF16=${BF16:-}                          # the former setting, still understood: true, false or auto
 TFIDF_C=${TFIDF_C:-10}                  # the baseline's inverse regularisation strength
 SEED=${SEED:-42}
 OUTPUT=${OUTPUT:-experiments/comparison}
@@ -67,9 +61,9 @@ learning_rate_of() {  # MODEL_LR's entry for a model, else LR
   echo "$LR"
 }
 
-task_setting() {  # the per-task variable: task_setting imdb TRAIN_ROWS -> $IMDB_TRAIN_ROWS
-  local name="${1^^}_$2"
-  echo "${!name}"
+task_setting() {  # task_setting imdb TRAIN_ROWS: $IMDB_TRAIN_ROWS, else $TRAIN_ROWS, else the task table's
+  local per_task="${1^^}_$2" every_task="$2" table="TASK_COMPARISON_$2"
+  echo "${!per_task:-${!every_task:-${!table}}}"
 }
 
 prepare_task_data() {  # DATA_ROOT/<task> from the raw files, as scripts/lib/run_task.sh does
@@ -97,19 +91,22 @@ run_is_finished() {  # its run_info.json, written last, says so (textclf/runs.py
   python -m textclf.runs is-finished "$1" 2>/dev/null
 }
 
-train_baseline() {  # task_dir run_dir train_file label_column
+train_baseline() {  # task_dir run_dir train_file
   python tfidf_baseline.py --train_file "$3" --test_file "$1/data/eval.csv" \
-    --text_column_names text --label_column_name "$4" --C "$TFIDF_C" --seed "$SEED" --output_dir "$2"
+    --text_column_names "$TASK_TEXT_COLUMNS" --label_column_name "$TASK_LABEL_COLUMN" --C "$TFIDF_C" --seed "$SEED" --output_dir "$2"
 }
 
-train_transformer() {  # task_dir run_dir model label_column max_seq_length
+# The comparison scores every task by accuracy and macro F1 (comparison.md), whatever the task's own
+# metric (the task scripts'), so that one table reads the same for every task.
+train_transformer() {  # task_dir run_dir model max_seq_length
   python run_classification.py --model_name_or_path "$3" \
     --train_file "$1/data/train.csv" --test_file "$1/data/eval.csv" \
-    --text_column_names text --label_column_name "$4" --metric_name accuracy \
+    --text_column_names "$TASK_TEXT_COLUMNS" --label_column_name "$TASK_LABEL_COLUMN" --metric_name accuracy \
     --do_train --do_predict --shuffle_train_dataset \
-    --max_seq_length "$5" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
+    --max_seq_length "$4" --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
     --learning_rate "$(learning_rate_of "$(basename "$3")")" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP" \
-    --seed "$SEED" --train_sampling_strategy group_by_length --bf16 "$BF16" --optim adamw_torch_fused \
+    --seed "$SEED" --train_sampling_strategy group_by_length --bf16 "$([ "$PRECISION" = bf16 ] && echo true || echo false)" --fp16 "$([ "$PRECISION" = fp16 ] && echo true || echo false)" \
+    --optim adamw_torch_fused \
     --save_strategy no --logging_steps 10 --report_to none --disable_tqdm true --output_dir "$2" \
     $(python -m textclf.progress flags "$2")  # an interrupted run's trained model is reused, else from scratch
 }
@@ -121,21 +118,21 @@ if [ -n "$missing_zoo_models" ]; then
   bash scripts/setup_models.sh $missing_zoo_models || echo "warning: scripts/setup_models.sh failed; runs of missing models will fail" >&2
 fi
 
-if [ "$BF16" = auto ]; then BF16=$(python -m textclf.hardware bf16); fi
+PRECISION=$(python -m textclf.hardware resolve "$PRECISION" "$BF16")
+if [ "$PRECISION" = auto ]; then PRECISION=$(python -m textclf.hardware precision); fi
 started=$SECONDS
 failed=()
 for task in $TASKS; do
   data_dir="$DATA_ROOT/$task"
   task_dir="$OUTPUT/$task"
-  task_facts=$(python -m textclf.tasks shell "$task")  # TASK_LABEL_COLUMN, TASK_PREPARE_FLAGS, ...: textclf/tasks.py
+  task_facts=$(python -m textclf.tasks shell "$task")  # TASK_LABEL_COLUMN, TASK_COMPARISON_TRAIN_ROWS, ...: textclf/tasks.py
   eval "$task_facts"
-  label_column=$TASK_LABEL_COLUMN
   max_seq_length=$(task_setting "$task" MAX_SEQ_LENGTH)
   prepare_task_data "$task" "$data_dir"
   task_facts=$(python -m textclf.tasks shell "$task" "$data_dir")  # the scored split's description reads PROTOCOL.txt
   eval "$task_facts"
   python -m textclf.comparison subsets --task_dir "$task_dir" \
-    --train_file "$data_dir/train.csv" --eval_file "$data_dir/$TASK_COMPARISON_SPLIT.csv" --label_column "$label_column" \
+    --train_file "$data_dir/train.csv" --eval_file "$data_dir/$TASK_COMPARISON_SPLIT.csv" --label_column "$TASK_LABEL_COLUMN" \
     --train_rows "$(task_setting "$task" TRAIN_ROWS)" --eval_rows "$(task_setting "$task" EVAL_ROWS)" --seed "$SEED" \
     --eval_description "$TASK_COMPARISON_SPLIT_DESCRIPTION" \
     --budget "transformers: max_seq_length $max_seq_length, $EPOCHS epoch(s), batch $BATCH_SIZE, learning rate $LR${MODEL_LR:+ ($MODEL_LR)}, warmup $WARMUP, length-grouped batches, dynamic padding; TF-IDF: word 1-2-grams, logistic regression C=$TFIDF_C"
@@ -150,9 +147,9 @@ for task in $TASKS; do
     echo "[$task] $name: running (log: $run_dir/run.log)"
     run_started=$SECONDS
     case $model in
-      tfidf) command=(train_baseline "$task_dir" "$run_dir" "$task_dir/data/train.csv" "$label_column") ;;
-      tfidf-all) command=(train_baseline "$task_dir" "$run_dir" "$data_dir/train.csv" "$label_column") ;;
-      *) command=(train_transformer "$task_dir" "$run_dir" "$model" "$label_column" "$max_seq_length") ;;
+      tfidf) command=(train_baseline "$task_dir" "$run_dir" "$task_dir/data/train.csv") ;;
+      tfidf-all) command=(train_baseline "$task_dir" "$run_dir" "$data_dir/train.csv") ;;
+      *) command=(train_transformer "$task_dir" "$run_dir" "$model" "$max_seq_length") ;;
     esac
     if "${command[@]}" >"$run_dir/run.log" 2>&1; then
       echo "[$task] $name: done in $(( SECONDS - run_started )) s"

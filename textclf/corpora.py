@@ -40,7 +40,7 @@ import pandas as pd
 
 from textclf import UserInputError
 from textclf.tables import FILE_FORMATS, read_csv_file, read_table, read_text_file, require_columns
-from textclf.tasks import TASKS
+from textclf.tasks import Task
 
 LOGGER = logging.getLogger("prepare_data")
 
@@ -97,12 +97,16 @@ def describe_source(path: Path) -> str:
     return f"{path.name} (sha256 {sha256_of(path)})"
 
 
-def load_tweets(raw_dir: Path) -> TaskData:
+# Every loader named in the task table (textclf/tasks.py, Task.loader) takes the raw folder, the task
+# (its text and label columns) and whether to carve every split from the official test file.
+
+
+def load_tweets(raw_dir: Path, task: Task, carve_from_test: bool = False) -> TaskData:
     """Kaggle disaster tweets: train has ``target``, test has none and is kept whole."""
     check_raw_dir(raw_dir)
     train_path = find_file(raw_dir, "train.csv")
     test_path = find_file(raw_dir, "test.csv")
-    text, label = TASKS["tweets"].text_columns, TASKS["tweets"].label_column  # Kaggle's own names
+    text, label = task.text_columns, task.label_column  # Kaggle's own names
     columns = ["id", "keyword", "location", text]
     train = read_csv_file(train_path)
     require_columns(train, columns + [label], train_path)
@@ -192,7 +196,7 @@ def load_aclimdb_split(root: Path, split: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "rating", "label", "text"])
 
 
-def load_imdb(raw_dir: Path) -> TaskData:
+def load_imdb(raw_dir: Path, task: Task, carve_from_test: bool = False) -> TaskData:
     """IMDb from ``train.csv[.gz]``/``test.csv[.gz]``, else from the aclImdb folder layout."""
     check_raw_dir(raw_dir)
     train_path = find_file(raw_dir, "train.csv", required=False)
@@ -208,7 +212,7 @@ def load_imdb(raw_dir: Path) -> TaskData:
             )
         train, test = load_aclimdb_split(root, "train"), load_aclimdb_split(root, "test")
         sources = [f"aclImdb folder layout: {len(train)} train + {len(test)} test review files"]
-    return TaskData(pool=train, test=test, text_column=TASKS["imdb"].text_columns, label_column=TASKS["imdb"].label_column,
+    return TaskData(pool=train, test=test, text_column=task.text_columns, label_column=task.label_column,
                     test_labelled=True, sources=sources, notes=replace_imdb_line_breaks(train, test))
 
 
@@ -301,10 +305,10 @@ def load_ag_news_csv(path: Path, classes: dict[int, str]) -> pd.DataFrame:
     })
 
 
-def load_ag_news(raw_dir: Path, carve_from_test: bool = False) -> TaskData:
+def load_ag_news(raw_dir: Path, task: Task, carve_from_test: bool = False) -> TaskData:
     """AG News. Without train.csv: refuse, or carve all splits from test.csv when asked."""
     check_raw_dir(raw_dir)
-    text, label = TASKS["ag_news"].text_columns, TASKS["ag_news"].label_column
+    text, label = task.text_columns, task.label_column
     classes = read_ag_news_classes(raw_dir)
     test_path = find_file(raw_dir, "test.csv")
     train_path = find_file(raw_dir, "train.csv", required=False)
@@ -368,25 +372,44 @@ def load_user_files(paths: Sequence[Path], text_column: str, label_column: str) 
                     test_labelled=True, sources=[describe_source(p) for p in paths])
 
 
-def load_from_hub(task: str) -> TaskData:
-    """Online path: ``datasets.load_dataset`` for imdb / ag_news (needs internet or a cache)."""
+def load_labelled_files(raw_dir: Path, task: Task, carve_from_test: bool = False) -> TaskData:
+    """A task whose raw folder holds train and test files (CSV, TSV, JSON lines; gzipped or not) with the
+    task's text and label columns: the loader a new task can name before it needs one of its own. The
+    test file's labels are kept where it has them."""
+    check_raw_dir(raw_dir)
+    text_columns, label = task.text_columns.split(","), task.label_column
+    files = list_data_files(raw_dir)
+    paths = {split: next((path for path in files if path.name.lower().startswith(split + ".")), None)
+             for split in ("train", "test")}
+    if paths["train"] is None or paths["test"] is None:
+        raise UserInputError(f"{raw_dir}: the {task.name} task needs a train and a test file "
+                             f"(train.csv and test.csv, or .tsv, .json, .jsonl, each possibly .gz)")
+    train, test = read_table(paths["train"]), read_table(paths["test"])
+    require_columns(train, [*text_columns, label], paths["train"])
+    require_columns(test, text_columns, paths["test"])
+    return TaskData(pool=train, test=test, text_column=task.text_columns, label_column=label,
+                    test_labelled=label in test.columns, sources=[describe_source(paths[split]) for split in paths])
+
+
+def load_from_hub(task: Task) -> TaskData:
+    """Online path: ``datasets.load_dataset(task.hub_dataset)`` (needs internet or a cache)."""
     from datasets import load_dataset  # imported lazily: only this path needs it
 
-    name = {"imdb": "imdb", "ag_news": "ag_news"}[task]
+    name = task.hub_dataset
     LOGGER.info("loading %r with datasets.load_dataset (Hugging Face Hub)", name)
     dataset = load_dataset(name)
     names = dataset["train"].features["label"].names
     frames = {}
     for split in ("train", "test"):
         df = dataset[split].to_pandas()
-        if task == "imdb":
+        if name == "imdb":
             label = df["label"].map(lambda i: {"neg": "negative", "pos": "positive"}.get(names[i], names[i]))
             frames[split] = pd.DataFrame({"id": range(len(df)), "rating": "", "label": label,
                                           "text": df["text"]})
-        else:
+        else:  # ag_news
             frames[split] = pd.DataFrame({"label": df["label"].map(lambda i: names[i]),
                                           "text": df["text"].map(unescape_ag_news)})
-    notes = replace_imdb_line_breaks(frames["train"], frames["test"]) if task == "imdb" else []
-    return TaskData(pool=frames["train"], test=frames["test"], text_column=TASKS[task].text_columns,
-                    label_column=TASKS[task].label_column, test_labelled=True,
+    notes = replace_imdb_line_breaks(frames["train"], frames["test"]) if name == "imdb" else []
+    return TaskData(pool=frames["train"], test=frames["test"], text_column=task.text_columns,
+                    label_column=task.label_column, test_labelled=True,
                     sources=[f"datasets.load_dataset({name!r})"], notes=notes)

@@ -37,20 +37,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from textclf import UserInputError, answer_about_directory, exit_code_of
-from textclf.corpora import (
-    CARVE_BANNER,
-    TaskData,
-    list_data_files,
-    load_ag_news,
-    load_from_hub,
-    load_imdb,
-    load_tweets,
-    load_user_files,
-)
+from textclf import corpora
+from textclf.corpora import CARVE_BANNER, TaskData, list_data_files, load_from_hub, load_user_files
 from textclf.faults import kill_point
 from textclf.missing import is_none_nan_or_blank
 from textclf.tables import one_line
-from textclf.tasks import PREPARED_SPLITS, PROTOCOL
+from textclf.tasks import PREPARED_SPLITS, PROTOCOL, TASKS
 
 LOGGER = logging.getLogger("prepare_data")
 
@@ -342,16 +334,15 @@ def write_protocol(output_dir: Path, options: PreparationOptions, data: TaskData
 
 
 def load_task(options: PreparationOptions) -> TaskData:
+    """The raw data, read by the loader the task table names (textclf/tasks.py), or any files for --task csv."""
+    if options.task not in TASKS:  # csv: the user's own files and columns
+        files = list(options.input) if options.input else list_data_files(options.raw_dir)
+        return load_user_files(files, options.text_column, options.label_column)
+    task = TASKS[options.task]
     if options.from_hub:
-        return load_from_hub(options.task)
-    if options.task == "tweets":
-        return load_tweets(options.raw_dir)
-    if options.task == "imdb":
-        return load_imdb(options.raw_dir)
-    if options.task == "ag_news":
-        return load_ag_news(options.raw_dir, carve_from_test=options.carve_from_test)
-    files = list(options.input) if options.input else list_data_files(options.raw_dir)
-    return load_user_files(files, options.text_column, options.label_column)
+        return load_from_hub(task)
+    loader = getattr(corpora, task.loader)
+    return loader(options.raw_dir, task, carve_from_test=options.carve_from_test)
 
 
 def prepare(options: PreparationOptions) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from textclf import UserInputError, exit_code_of
-from textclf.analysis import analysis_section, probability_scores
+from textclf.analysis import analysis_section
 from textclf.calibration import Calibration
 from textclf.problem_types import MULTI_LABEL, REGRESSION
 from textclf.runs import (
@@ -31,6 +31,7 @@ from textclf.runs import (
     read_optional_json,
     write_json_atomically,
 )
+from textclf.scores import probability_scores
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
     if "train_runtime" in results:
         lines += [
             f"Training took {results['train_runtime']:.0f} s ({results.get('train_samples_per_second', 0):.1f} samples/s); "
-            f"the whole run {info.wall_time_seconds:.0f} s on {info.device}.",
+            f"the whole run {info.wall_time_seconds:.0f} s on {info.device}, in {info.precision}.",
             "",
         ]
     if info.resumed_from:
@@ -238,6 +239,11 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
     lines += ["## Hyperparameters", "", markdown_table(["setting", "value"], settings), ""]
     if info.command:
         lines += ["## Command", "", "```", info.command, "```", ""]
+    if info.script_settings:
+        lines += ["## Task script settings", "", "Resolved by the task script that started the run "
+                  "(`scripts/train_<task>.sh`, `scripts/lib/settings.sh`):", "",
+                  markdown_table(["setting", "value"], [[name, f"`{value}`" if value else "(empty)"]
+                                                        for name, value in info.script_settings.items()]), ""]
     files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix in (".json", ".csv", ".txt", ".png", ".md"))
     lines += ["## Files", "", ", ".join(f"`{name}`" for name in files), ""]
     return "\n".join(lines)

@@ -97,6 +97,8 @@ class RunInfo:
     # False until the run's last file is written (runs written before this field existed were finished).
     finished: bool = True
     resumed_from: str | None = None  # what an interrupted run continued from ("checkpoint-120 (step 120 of 640)")
+    # The task script's resolved settings (scripts/lib/settings.sh), where a task script started the run.
+    script_settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunInfo:
@@ -127,6 +129,11 @@ class RunInfo:
         return self.hyperparameters.get("truncation_tail_tokens") or 0
 
     @property
+    def precision(self) -> str:
+        """What the run trained in: bf16 or fp16 mixed precision, else fp32 (textclf.hardware's names)."""
+        return "bf16" if self.hyperparameters.get("bf16") else "fp16" if self.hyperparameters.get("fp16") else "fp32"
+
+    @property
     def has_model_code(self) -> bool:
         return self.model_code is not None
 
@@ -139,6 +146,18 @@ class RunInfo:
 
     def data_rows(self, role: str) -> int | None:
         return self.data.get(role, {}).get("rows")
+
+
+
+# The task scripts (scripts/lib/run_task.sh) hand their resolved settings to the trainer they start in this
+# variable, one NAME=value a line, for the run's report.md.
+SCRIPT_SETTINGS_VARIABLE = "TEXTCLF_SCRIPT_SETTINGS"
+
+
+def script_settings_from_environment() -> dict[str, str]:
+    """The settings of the task script that started this process; empty where none did."""
+    lines = os.environ.get(SCRIPT_SETTINGS_VARIABLE, "").splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
 def read_json(path: Path) -> dict:

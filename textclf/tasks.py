@@ -1,11 +1,15 @@
-"""The three tasks the scripts train: the one table of their facts.
+"""The tasks the scripts train: the one table of everything task-specific.
 
-Each task's prepared files (prepare_data.py), the columns a model reads, the metric it is judged by,
-and the split the model comparison scores. The task scripts (scripts/lib/run_task.sh),
-repeat_splits.sh, compare_models.sh and prepare_data.py all read it from here; the shell scripts
-through
+A task is a public data set and the default way to learn it: the function that reads its raw files
+(in textclf/corpora.py) and its name on the Hugging Face Hub, what prepare_data.py needs and allows
+for it, the columns a model reads, the label column, the metric it is judged by, readable class
+names, and the budget and split of the model comparison. prepare_data.py, the task scripts
+(scripts/lib/run_task.sh), repeat_splits.sh and compare_models.sh all read it from here; the shell
+scripts through
 
     python -m textclf.tasks shell tweets [DATA_DIR]   # TASK_SCRIPT=... TASK_LABEL_COLUMN=... (for eval)
+
+Adding a task: docs/adding_a_task.md.
 """
 
 from __future__ import annotations
@@ -25,24 +29,38 @@ PROTOCOL = "PROTOCOL.txt"  # how the folder was made; a folder without it is inc
 
 
 @dataclass(frozen=True)
+class ComparisonBudget:
+    """What every model of scripts/compare_models.sh gets on this task (each overridable there)."""
+
+    train_rows: str  # a fixed stratified subset of the training split, or "all"
+    eval_rows: str  # of the scored split, or "all"
+    max_seq_length: int
+
+
+@dataclass(frozen=True)
 class Task:
     name: str  # prepare_data.py --task, data/<name>/
     script: str  # what trains it with the default recipe
+    loader: str  # the function of textclf/corpora.py that reads the raw files: loader(raw_dir, task, carve_from_test)
     text_columns: str  # of the prepared files, as --text_column_names takes them
     label_column: str
     metric: str  # what the task is judged by (--metric_name): Kaggle's F1 of the disaster class for tweets
-    prepare_flags: str  # what prepare_data.py needs here besides --task, --raw_dir, --output_dir, --seed
+    comparison: ComparisonBudget
     comparison_split: str  # the labelled split every model of scripts/compare_models.sh is scored on
     comparison_split_description: str
+    prepare_flags: str = ""  # what prepare_data.py needs here besides --task, --raw_dir, --output_dir, --seed
+    hub_dataset: str = ""  # its name for datasets.load_dataset (prepare_data.py --from_hub); "": not offered
+    can_carve_from_test: bool = False  # prepare_data.py --carve_from_test: every split cut from the official test file
     # Readable names for the label values of the prepared files (run_classification.py --class_names);
     # empty: the values are names already. Kaggle's submission keeps the values (textclf.report).
     class_names: dict[str, str] = field(default_factory=dict, hash=False)
 
     def describe_comparison_split(self, data_dir: Path | None = None) -> str:
-        """What the scored split is; AG News's test split is carved when its data was (PROTOCOL.txt says)."""
+        """What the scored split is; a test split carved from the official test file says so (PROTOCOL.txt)."""
         protocol = Path(data_dir) / PROTOCOL if data_dir else None
-        if self.name == "ag_news" and protocol is not None and CARVE_FROM_TEST in read_or_empty(protocol):
-            return "test split carved from the official test file (not comparable to published AG News results)"
+        if self.can_carve_from_test and protocol is not None and CARVE_FROM_TEST in read_or_empty(protocol):
+            return (f"test split carved from the official test file (not comparable to published {self.name} "
+                    "results)")
         return self.comparison_split_description
 
 
@@ -52,10 +70,11 @@ TASKS = {
         Task(
             name="tweets",
             script="scripts/train_tweets.sh",
+            loader="load_tweets",
             text_columns="text",
             label_column="target",
             metric="f1",
-            prepare_flags="",
+            comparison=ComparisonBudget(train_rows="2000", eval_rows="all", max_seq_length=64),  # 755 validation tweets
             comparison_split="validation",
             comparison_split_description="validation split carved from Kaggle's train.csv (Kaggle's test.csv has no labels)",
             class_names={"0": "not disaster", "1": "disaster"},
@@ -63,23 +82,30 @@ TASKS = {
         Task(
             name="imdb",
             script="scripts/train_imdb.sh",
+            loader="load_imdb",
             text_columns="text",
             label_column="label",
             metric="accuracy",
-            prepare_flags="",
+            # 1,000 of the 25,000 official test reviews (all: ~13 min for minilm-l6, ~80 for mpnet-base)
+            comparison=ComparisonBudget(train_rows="1000", eval_rows="1000", max_seq_length=256),
             comparison_split="test",
             comparison_split_description="official test split",
+            hub_dataset="imdb",
         ),
         Task(
             name="ag_news",
             script="scripts/train_agnews.sh",
+            loader="load_ag_news",
             text_columns="text",
             label_column="label",
             metric="accuracy",
-            # Only the official test file is available here: train/validation/test are carved from it.
-            prepare_flags=CARVE_FROM_TEST,
+            comparison=ComparisonBudget(train_rows="all", eval_rows="all", max_seq_length=96),  # 6,080 and 760 carved
             comparison_split="test",
             comparison_split_description="official test split",
+            # Only the official test file is available here: train/validation/test are carved from it.
+            prepare_flags=CARVE_FROM_TEST,
+            hub_dataset="ag_news",
+            can_carve_from_test=True,
         ),
     )
 }
@@ -104,6 +130,9 @@ def shell_assignments(task: Task, data_dir: Path | None = None) -> str:
         "TASK_METRIC": task.metric,
         "TASK_PREPARE_FLAGS": task.prepare_flags,
         "TASK_COMPARISON_SPLIT": task.comparison_split,
+        "TASK_COMPARISON_TRAIN_ROWS": task.comparison.train_rows,
+        "TASK_COMPARISON_EVAL_ROWS": task.comparison.eval_rows,
+        "TASK_COMPARISON_MAX_SEQ_LENGTH": str(task.comparison.max_seq_length),
         "TASK_COMPARISON_SPLIT_DESCRIPTION": task.describe_comparison_split(data_dir),
         "TASK_CLASS_NAMES": json.dumps(task.class_names, ensure_ascii=False) if task.class_names else "",
     }
