@@ -24,7 +24,7 @@ from conftest import REPO_ROOT, run_classification, sentiment_rows, write_csv
 
 from textclf import UserInputError
 from textclf.faults import KILL_AT
-from textclf.hardware import bf16_is_fast
+from textclf.hardware import fast_precision
 from textclf.preparation import incomplete_reason
 from textclf.runs import PREDICTION_CHUNKS, PROGRESS, RunInfo, finished_runs, resolve_run, unfinished_reason
 
@@ -290,17 +290,17 @@ def test_preparation_killed_anywhere_never_leaves_a_folder_that_counts_as_prepar
 
 
 @cache
-def machine_bf16() -> str:
-    """The script's BF16=auto answer, asked once: the runs a test compares train in one precision (a
+def machine_precision() -> str:
+    """The script's PRECISION=auto answer, asked once: the runs a test compares train in one precision (a
     resumed run may change precision, with a warning: textclf.progress.MAY_CHANGE_ON_RESUME)."""
-    return "true" if bf16_is_fast() else "false"
+    return fast_precision()
 
 
 def run_tweets_script(tmp_path, tiny_model, kill_at: str | None = None) -> subprocess.CompletedProcess:
     env = {
         **os.environ, "MODEL": str(tiny_model), "RAW_DIR": str(tmp_path / "raw"), "DATA_DIR": str(tmp_path / "data"),
         "OUTPUT_DIR": str(tmp_path / "run"), "EPOCHS": "2", "LR": "2e-3", "BATCH_SIZE": "16", "MAX_SEQ_LENGTH": "32",
-        "SAVE_EVERY_MINUTES": "0", "TOKENIZERS_PARALLELISM": "false", "BF16": machine_bf16(),
+        "SAVE_EVERY_MINUTES": "0", "TOKENIZERS_PARALLELISM": "false", "PRECISION": machine_precision(),
         **({KILL_AT: kill_at} if kill_at else {}),
     }
     return subprocess.run(["bash", str(REPO_ROOT / "scripts" / "train_tweets.sh")], env=env, capture_output=True, text=True, timeout=300)
@@ -352,19 +352,23 @@ def test_what_the_task_scripts_pass_to_continue_or_start_again(tmp_path, caplog)
     ]
 
 
-def test_bf16_auto_continues_an_interrupted_run_in_the_precision_it_started_in(tmp_path, monkeypatch):
+def test_precision_auto_continues_an_interrupted_run_in_the_precision_it_started_in(tmp_path, monkeypatch):
     import textclf.hardware
-    from textclf.progress import script_bf16, write_progress
+    from textclf.progress import script_precision, write_progress
 
-    monkeypatch.setattr(textclf.hardware, "bf16_is_fast", lambda: False)  # what the machine answers today
+    monkeypatch.setattr(textclf.hardware, "fast_precision", lambda: "fp32")  # what the machine answers today
     interrupted = tmp_path / "interrupted"
-    write_progress(interrupted, {"learning_rate": 2e-3, "bf16": True})
-    assert script_bf16(interrupted, overwrite=False) is False  # no checkpoint yet: it starts again, as the machine says
+    write_progress(interrupted, {"learning_rate": 2e-3, "bf16": True, "fp16": False})
+    assert script_precision(interrupted, overwrite=False) == "fp32"  # no checkpoint yet: it starts again, as the machine says
     checkpoint(interrupted, 6)
-    assert script_bf16(interrupted, overwrite=False) is True
-    assert script_bf16(interrupted, overwrite=True) is False  # OVERWRITE=1: a new run
-    assert script_bf16(tmp_path / "new", overwrite=False) is False
-    assert script_bf16(fake_run(tmp_path / "finished"), overwrite=False) is False
+    assert script_precision(interrupted, overwrite=False) == "bf16"
+    assert script_precision(interrupted, overwrite=True) == "fp32"  # OVERWRITE=1: a new run
+    assert script_precision(tmp_path / "new", overwrite=False) == "fp32"
+    assert script_precision(fake_run(tmp_path / "finished"), overwrite=False) == "fp32"
+    write_progress(interrupted, {"learning_rate": 2e-3, "bf16": False, "fp16": True})  # started on a GPU without bf16
+    assert script_precision(interrupted, overwrite=False) == "fp16"
+    write_progress(interrupted, {"learning_rate": 2e-3, "bf16": False})  # a run started before fp16 was recorded
+    assert script_precision(interrupted, overwrite=False) == "fp32"
 
 
 def test_checkpoints_by_the_clock_wait_for_the_interval_and_not_for_the_end_of_an_epoch(tmp_path, monkeypatch):

@@ -135,10 +135,8 @@ def milliseconds_per_example(results: dict, prefix: str) -> float | None:
 
 
 def precision_of(info: RunInfo) -> str:
-    """bf16 or fp32 for a transformer (bf16 is chosen per run by timing the CPU); the baseline's float64."""
-    if info.is_baseline:
-        return "fp64"
-    return "bf16" if info.hyperparameters.get("bf16") else "fp32"
+    """What a transformer trained in (RunInfo.precision); the baseline's float64."""
+    return "fp64" if info.is_baseline else info.precision
 
 
 def load_run(run_dir: Path) -> dict | None:

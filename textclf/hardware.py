@@ -1,11 +1,16 @@
-"""What this machine computes fast: decides whether training uses bfloat16 mixed precision.
+"""What this machine computes fast: decides the precision training runs in, in this one place.
 
-bf16 autocast helps only where the hardware has bf16 matrix units: GPUs since Ampere and CPUs
-with AVX512-BF16 or AMX (measured here, on a 2-core AMD EPYC with AVX512-BF16: 4x the fp32
-matmul rate). On CPUs without them PyTorch emulates bf16 and training gets slower, so on a CPU
-the answer comes from timing one matmul in each precision rather than from a list of models.
+    python -m textclf.hardware precision    # prints bf16, fp16 or fp32
 
-    python -m textclf.hardware bf16    # prints true or false
+- A CUDA GPU with bf16 units (Ampere and later: A100, H100, RTX 30xx/40xx): bf16 mixed precision.
+- A CUDA GPU without them (a Colab T4, a V100): fp16 mixed precision with loss scaling (the Trainer's
+  --fp16; a torch.amp.GradScaler in the decoupled edition), which such GPUs are built for; fp32 there
+  runs several times slower.
+- Other accelerators (Apple's MPS, Intel's XPU): fp32, until measured.
+- A CPU: bf16 autocast helps only where the hardware has bf16 matrix units (AVX512-BF16 or AMX;
+  measured on a 2-core AMD EPYC with AVX512-BF16: 2-4x the fp32 matmul rate). On CPUs without them
+  PyTorch emulates bf16 and training gets slower, so on a CPU the answer comes from timing one matmul
+  in each precision rather than from a list of models.
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ import time
 
 import torch
 
-from textclf import exit_code_of
+from textclf import UserInputError, exit_code_of
 
+# The precisions training runs in: bfloat16 or float16 mixed precision, or none.
+BF16, FP16, FP32 = "bf16", "fp16", "fp32"
+PRECISIONS = (BF16, FP16, FP32)
+AUTO = "auto"  # the scripts' default: fast_precision() decides
 # bf16 must beat fp32 by this much to be worth its small loss of precision.
 BF16_MIN_SPEEDUP = 1.5
 PROBE_SIZE = 1024
@@ -50,12 +59,17 @@ def bf16_is_emulated(bf16_rate: float, fp32_rate: float) -> bool:
     return bf16_rate < EMULATED_BELOW * fp32_rate
 
 
-def bf16_is_fast() -> bool:
-    """True when bf16 mixed precision makes training markedly faster here."""
+def fast_precision() -> str:
+    """The precision training runs in here (PRECISION=auto): BF16, FP16 or FP32, as the module says."""
     if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported(including_emulation=False)
+        return BF16 if torch.cuda.is_bf16_supported(including_emulation=False) else FP16
     if torch.accelerator.is_available():
-        return False  # other accelerators (MPS, XPU): keep fp32 rather than guess
+        return FP32  # other accelerators (MPS, XPU): keep fp32 rather than guess
+    return BF16 if cpu_bf16_is_fast() else FP32
+
+
+def cpu_bf16_is_fast() -> bool:
+    """True when bf16 matmuls on this CPU run markedly faster than fp32 ones."""
     best = {torch.bfloat16: 0.0, torch.float32: 0.0}
     for _ in range(PROBE_WINDOWS):
         for dtype in best:
@@ -65,12 +79,33 @@ def bf16_is_fast() -> bool:
     return best[torch.bfloat16] / best[torch.float32] >= BF16_MIN_SPEEDUP
 
 
-def main() -> None:
+def precision_flags(precision: str) -> dict[str, bool]:
+    """The Trainer's flags (upstream's --bf16 and --fp16) for a precision."""
+    return {"bf16": precision == BF16, "fp16": precision == FP16}
+
+
+def requested_precision(precision: str, bf16: str = "") -> str:
+    """The task scripts' PRECISION (auto, bf16, fp16, fp32), with the former BF16 (true, false, auto) still
+    understood where PRECISION is left at auto; a value neither knows is one error line."""
+    if precision not in (AUTO, *PRECISIONS):
+        raise UserInputError(f"PRECISION={precision!r}: choose one of {AUTO}, {', '.join(PRECISIONS)}")
+    former = {"": precision, AUTO: AUTO, "true": BF16, "false": FP32}
+    if bf16.lower() not in former:
+        raise UserInputError(f"BF16={bf16!r}: choose true, false or auto (or set PRECISION instead)")
+    if precision != AUTO and bf16 and former[bf16.lower()] != precision:
+        raise UserInputError(f"PRECISION={precision} and BF16={bf16} disagree: set PRECISION only")
+    return former[bf16.lower()] if precision == AUTO else precision
+
+
+def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("question", choices=["bf16"], help="bf16: is bfloat16 mixed precision fast here?")
-    parser.parse_args()
-    print("true" if bf16_is_fast() else "false")
+    subcommands = parser.add_subparsers(dest="question", required=True)
+    subcommands.add_parser("precision", help="the precision training runs in here: bf16, fp16 or fp32")
+    resolve = subcommands.add_parser("resolve", help="the task scripts' PRECISION and former BF16 as one value")
+    resolve.add_argument("precision"), resolve.add_argument("bf16", nargs="?", default="")
+    arguments = parser.parse_args(argv)
+    print(fast_precision() if arguments.question == "precision" else requested_precision(arguments.precision, arguments.bf16))
 
 
 if __name__ == "__main__":
-    sys.exit(exit_code_of(main))
+    sys.exit(exit_code_of(lambda: main(sys.argv[1:])))

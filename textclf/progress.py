@@ -46,9 +46,9 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)$")
 OVERWRITE_FLAG = "--overwrite_output_dir"
 HOW_TO_RESTART = f"add {OVERWRITE_FLAG} to train from scratch (the task scripts: OVERWRITE=1), or choose another --output_dir"
-# Settings a run may continue with although they changed, said in a warning: bf16 changes the arithmetic,
-# not what is learnt, and the scripts' BF16=auto decides it again on each start by timing the CPU.
-MAY_CHANGE_ON_RESUME = ("bf16",)
+# Settings a run may continue with although they changed, said in a warning: the precision changes the
+# arithmetic, not what is learnt, and the scripts' PRECISION=auto decides it again on each start.
+MAY_CHANGE_ON_RESUME = ("bf16", "fp16")
 
 
 @dataclass
@@ -248,26 +248,26 @@ def script_flags(output_dir: Path, overwrite: bool) -> list[str]:
     return [OVERWRITE_FLAG]
 
 
-def script_bf16(output_dir: Path, overwrite: bool) -> bool:
-    """BF16=auto in the task scripts: an interrupted run continues in the precision it started in (the
+def script_precision(output_dir: Path, overwrite: bool) -> str:
+    """PRECISION=auto in the task scripts: an interrupted run continues in the precision it started in (the
     machine's answer can change between two starts: another process taking a core while it is timed);
-    any other run trains in bf16 where this machine computes it fast (textclf.hardware)."""
-    from textclf.hardware import bf16_is_fast
+    any other run trains in the precision this machine computes fast (textclf.hardware)."""
+    from textclf.hardware import BF16, FP16, FP32, fast_precision
 
-    started_with = (read_progress(output_dir) or {}).get("settings", {}).get("bf16")
-    if started_with is not None and interrupted_run_to_continue(output_dir, overwrite) is not None:
-        return bool(started_with)
-    return bf16_is_fast()
+    started_with = (read_progress(output_dir) or {}).get("settings", {})
+    if "bf16" in started_with and interrupted_run_to_continue(output_dir, overwrite) is not None:
+        return BF16 if started_with["bf16"] else FP16 if started_with.get("fp16") else FP32
+    return fast_precision()
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) not in (2, 3) or argv[0] not in ("flags", "bf16") or argv[2:] not in ([], ["--overwrite"]):
-        raise UserInputError("usage: python -m textclf.progress {flags,bf16} OUTPUT_DIR [--overwrite]")
+    if len(argv) not in (2, 3) or argv[0] not in ("flags", "precision") or argv[2:] not in ([], ["--overwrite"]):
+        raise UserInputError("usage: python -m textclf.progress {flags,precision} OUTPUT_DIR [--overwrite]")
     output_dir, overwrite = Path(argv[1]), argv[2:] == ["--overwrite"]
     if argv[0] == "flags":
         print(" ".join(script_flags(output_dir, overwrite)))
     else:
-        print("true" if script_bf16(output_dir, overwrite) else "false")
+        print(script_precision(output_dir, overwrite))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash scripts/setup.sh
 source .venv/bin/activate  # so that LAUNCHER's python, torchrun or accelerate is the venv's
+source scripts/lib/settings.sh  # the settings every task shares
 
 # The task's facts (label column, metric, text columns, preparation flags): textclf/tasks.py.
 task_facts=$(python -m textclf.tasks shell "$TASK")
 eval "$task_facts"
 TEXT_COLUMNS=${TEXT_COLUMNS:-$TASK_TEXT_COLUMNS}
-CLASS_NAMES=${CLASS_NAMES-$TASK_CLASS_NAMES}  # the task's readable class names (tweets: "disaster", "not disaster")
-PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}
+CLASS_NAMES=${CLASS_NAMES-$TASK_CLASS_NAMES}  # the task's readable class names (tweets: "disaster", "not disaster"); empty: none
+PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}  # empty: none
 
 # Complete only with its PROTOCOL.txt, which prepare_data.py writes last (textclf/preparation.py).
 if ! python -m textclf.preparation is-complete "$DATA_DIR"; then
@@ -52,9 +53,19 @@ if [ "${OVERWRITE:-}" = 1 ]; then overwrite=(--overwrite); fi
 resume=$(python -m textclf.progress flags "$OUTPUT_DIR" "${overwrite[@]}")
 read -ra resume_flags <<< "$resume"
 
-# bf16 mixed precision where the hardware computes it fast (see textclf/hardware.py), fp32 elsewhere;
-# an interrupted run continues in the precision it started in.
-if [ "$BF16" = auto ]; then BF16=$(python -m textclf.progress bf16 "$OUTPUT_DIR" "${overwrite[@]}"); fi
+# The precision this machine computes fast (textclf/hardware.py); an interrupted run continues in the
+# precision it started in.
+PRECISION=$(python -m textclf.hardware resolve "$PRECISION" "$BF16")
+if [ "$PRECISION" = auto ]; then PRECISION=$(python -m textclf.progress precision "$OUTPUT_DIR" "${overwrite[@]}"); fi
+BF16=$([ "$PRECISION" = bf16 ] && echo true || echo false)
+FP16=$([ "$PRECISION" = fp16 ] && echo true || echo false)
+
+# The resolved settings: printed here, and written into the run's report.md (textclf/runs.py reads them).
+TEXTCLF_SCRIPT_SETTINGS=$(for name in "${SCRIPT_SETTINGS[@]}" CLASS_NAMES PREPARE_FLAGS DECOUPLED_FLAGS; do
+  printf '%s=%s\n' "$name" "${!name-}"; done)
+export TEXTCLF_SCRIPT_SETTINGS
+echo "Settings of this run (scripts/$(basename "$0"), scripts/lib/settings.sh):"
+echo "$TEXTCLF_SCRIPT_SETTINGS" | sed 's/^/  /'
 
 started=$(date +%s)
 if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
@@ -66,7 +77,11 @@ if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTor
     --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
     --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
     --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
-    --bf16 "$BF16" --logging_steps "$LOGGING_STEPS" --output_dir "$OUTPUT_DIR" "${optional[@]}" ${DECOUPLED_FLAGS:-}
+    --bf16 "$BF16" --fp16 "${FP16:-false}" --logging_steps "$LOGGING_STEPS" --output_dir "$OUTPUT_DIR" "${optional[@]}" \
+    --optim "$OPTIM" --train_sampling_strategy "$SAMPLING" --eval_strategy "$EVAL_STRATEGY" \
+    --save_strategy "$SAVE_STRATEGY" --save_every_minutes "$SAVE_EVERY_MINUTES" \
+    --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
+    "${resume_flags[@]}" ${DECOUPLED_FLAGS:-}
 else
 $LAUNCHER run_classification.py \
   --model_name_or_path "$MODEL" \
@@ -76,7 +91,7 @@ $LAUNCHER run_classification.py \
   --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
   --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
-  --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --optim "$OPTIM" \
+  --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --fp16 "$FP16" --optim "$OPTIM" \
   --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
   --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
   --save_every_minutes "$SAVE_EVERY_MINUTES" --save_total_limit 1 \
