@@ -23,6 +23,7 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 POOLINGS = ("cls", "mean")
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")  # --optim: AdamW, plain or fused (configure_optimizer)
 
 
 class DecoupledConfig(PreTrainedConfig):
@@ -63,8 +64,11 @@ class DecoupledClassifier(PreTrainedModel):
         return model
 
     def configure_optimizer(self, learning_rate: float, weight_decay: float, layer_decay: float = 1.0,
-                            depth: dict[int, int] | None = None) -> torch.optim.AdamW:
+                            depth: dict[int, int] | None = None, fused: bool = True) -> torch.optim.AdamW:
         """AdamW; weight decay on the weight matrices only (not on biases and LayerNorm), as the Trainer does.
+
+        fused (--optim adamw_torch_fused): one kernel updates every parameter, where the device and dtype
+        have it (else the plain loop, --optim adamw_torch); `optimizer.defaults["fused"]` says which ran.
 
         layer_decay < 1 (layer-wise learning-rate decay): a parameter `depth[id(parameter)]` layers below
         the head learns at learning_rate x layer_decay ** depth (main.py passes textclf.training.layer_depths:
@@ -78,10 +82,12 @@ class DecoupledClassifier(PreTrainedModel):
                 decay = weight_decay if parameter.ndim >= 2 else 0.0
                 groups.setdefault((rate, decay), []).append(parameter)
         param_groups = [{"params": params, "lr": rate, "weight_decay": decay} for (rate, decay), params in groups.items()]
-        try:  # fused: one kernel updates every parameter (13 ms a step here instead of 72, bench/RESULTS.md)
-            return torch.optim.AdamW(param_groups, lr=learning_rate, fused=True)
-        except RuntimeError:  # a device or dtype without the fused kernel
-            return torch.optim.AdamW(param_groups, lr=learning_rate)
+        if fused:
+            try:  # fused: one kernel updates every parameter (13 ms a step here instead of 72, bench/RESULTS.md)
+                return torch.optim.AdamW(param_groups, lr=learning_rate, fused=True)
+            except RuntimeError:  # a device or dtype without the fused kernel
+                pass
+        return torch.optim.AdamW(param_groups, lr=learning_rate)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None,

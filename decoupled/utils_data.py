@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from textclf.calibration import Calibration
 from textclf.data import join_text_columns, load_data_files, resolve_text_columns, source_of
 from textclf.labels import LABEL, encode_label, every_row_labelled, read_single_label_classes
 from textclf.predictions import ID_COLUMN, write_logits, write_predict_results
@@ -27,6 +28,7 @@ from textclf.tokenization import tokenize
 from textclf.training import first_rows, length_order
 
 TEXT_DELIMITER = " "  # between the values of several text columns (title, body)
+SAMPLINGS = ("group_by_length", "random")  # train_batches' orders (run_classification.py's --train_sampling_strategy)
 
 
 def load_data(files: dict[str, str | None], tokenizer, text_column_names: str | None, label_column_name: str | None,
@@ -93,16 +95,29 @@ def collate(tokenizer, pad_to_multiple_of: int | None = None):
     return collate_rows
 
 
-def train_batches(dataset: Dataset, batch_size: int, collate_fn, seed: int) -> DataLoader:
-    """Training batches of rows of similar length, so they pad little.
+def train_batches(dataset: Dataset, batch_size: int, collate_fn, seed: int,
+                  sampling: str = "group_by_length") -> DataLoader:
+    """Training batches in a new random order each epoch, the same orders for the same seed.
 
-    The rows are shuffled, cut into groups of 50 batches, and each group is sorted by length
-    (transformers' LengthGroupedSampler, what run_classification.py's `group_by_length` uses):
-    random enough to train well, a new order each epoch, the same orders for the same seed.
+    group_by_length (the default): rows of similar length together, so they pad little. The rows are
+    shuffled, cut into groups of 50 batches, and each group is sorted by length (transformers'
+    LengthGroupedSampler, what run_classification.py's `group_by_length` uses): random enough to train
+    well. random: plain shuffled rows (more padding, more varied batches).
+
+    Every random number of the batch order comes from one generator, the loader's `generator`: main.py
+    saves its state when an epoch starts, so that a resumed run reads the rest of the epoch in the
+    order the interrupted run would have.
     """
-    lengths = [len(ids) for ids in dataset["input_ids"]]
-    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn)
+    generator = torch.Generator().manual_seed(seed)
+    if sampling == "group_by_length":
+        lengths = [len(ids) for ids in dataset["input_ids"]]
+        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+    elif sampling == "random":
+        sampler = RandomSampler(dataset, generator=generator)
+    else:
+        raise ValueError(f"unknown sampling {sampling!r}; choose one of {SAMPLINGS}")
+    # The loader draws a seed for its workers each epoch too: from the same generator, not torch's global one.
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, generator=generator)
 
 
 def eval_batches(dataset: Dataset, batch_size: int, collate_fn) -> tuple[DataLoader, np.ndarray]:
@@ -119,10 +134,13 @@ def in_file_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def write_predictions(out: Path, tables: DatasetDict, data: DatasetDict, id2label: dict[int, str],
-                      eval_logits: np.ndarray, test_logits: np.ndarray | None) -> None:
+                      eval_logits: np.ndarray, test_logits: np.ndarray | None,
+                      calibration: Calibration = Calibration()) -> None:
     """eval_predictions.csv, and for a test file predictions.csv and predict_results.txt: one row per
     row of the file, in file order, with the probability of every class (the report, the demo's
-    examples and Kaggle's submission.csv are made from them)."""
+    examples and Kaggle's submission.csv are made from them). The test predictions apply the run's
+    `calibration` (temperature, threshold); the validation rows it was fitted on stay as the model gave
+    them."""
 
     def ids(split: str) -> list | None:
         return tables[split][ID_COLUMN] if ID_COLUMN in tables[split].column_names else None
@@ -132,5 +150,6 @@ def write_predictions(out: Path, tables: DatasetDict, data: DatasetDict, id2labe
     if test_logits is not None:  # a test file labelled on every row (IMDB's) is scored too; Kaggle's has no labels
         scored = LABEL in data["test"].column_names and every_row_labelled(data["test"], SINGLE_LABEL)
         truth = np.array(data["test"][LABEL]) if scored else None
-        names = write_logits(out / TEST_PREDICTIONS, test_logits, SINGLE_LABEL, id2label, ids("test"), truth)
+        names = write_logits(out / TEST_PREDICTIONS, test_logits, SINGLE_LABEL, id2label, ids("test"), truth,
+                             calibration)
         write_predict_results(str(out / PREDICT_RESULTS), names, SINGLE_LABEL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -351,19 +352,34 @@ def test_layer_lr_decay_slows_each_layer_down_from_the_top(tiny_model):
     assert {group["weight_decay"] for group in optimizer.param_groups} == {0.0, 0.01}
 
 
-def test_ema_keeps_the_average_of_the_weights(data, tiny_model, tmp_path):
-    """--ema_decay: the run keeps a moving average of the weights; with decay 0 the average is the last
-    step's weights, the same run as without it."""
+def test_ema_keeps_the_average_of_the_weights(data, tiny_model, tmp_path, monkeypatch):
+    """--ema_decay 0.8 over three steps: the run keeps a1 = w1, a2 = 0.8 a1 + 0.2 w2, a3 = 0.8 a2 + 0.2 w3,
+    worked out here from the weights w1, w2, w3 trained at each step; w3 are the weights of the same run
+    without the average."""
     from safetensors.torch import load_file
+    from torch.optim.swa_utils import AveragedModel
 
-    plain = load_file(train(data, tmp_path / "plain", tiny_model) / "model.safetensors")
-    last_step = load_file(train(data, tmp_path / "ema0", tiny_model, "--ema_decay", "0") / "model.safetensors")
-    run = train(data, tmp_path / "ema", tiny_model, "--ema_decay", "0.9")
-    averaged = load_file(run / "model.safetensors")
-    name = "classifier.weight"
-    assert np.allclose(plain[name].numpy(), last_step[name].numpy())
-    assert not np.allclose(plain[name].numpy(), averaged[name].numpy())
-    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["ema_decay"] == 0.9
+    trained = []  # the head's weights after each step, as the loop hands them to the average
+
+    class Recorded(AveragedModel):
+        def update_parameters(self, model):
+            trained.append(model.classifier.weight.detach().clone())
+            super().update_parameters(model)
+
+    monkeypatch.setattr(decoupled, "AveragedModel", Recorded)
+    three_steps = ["--num_train_epochs", "1", "--max_train_samples", "24"]  # 3 batches of 8
+    plain = load_file(train(data, tmp_path / "plain", tiny_model, *three_steps) / "model.safetensors")
+    run = train(data, tmp_path / "ema", tiny_model, *three_steps, "--ema_decay", "0.8")
+    assert len(trained) == 3
+    w1, w2, w3 = trained
+    torch.testing.assert_close(w3, plain["classifier.weight"])  # the weights the average was given are the trained ones
+    a1 = w1
+    a2 = 0.8 * a1 + 0.2 * w2
+    a3 = 0.8 * a2 + 0.2 * w3
+    kept = load_file(run / "model.safetensors")["classifier.weight"]
+    torch.testing.assert_close(kept, a3)
+    assert not torch.allclose(kept, w3, atol=1e-4)  # an average, not the last step's weights
+    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["ema_decay"] == 0.8
 
 
 def test_r_drop_loss_adds_the_divergence_between_the_two_passes():
@@ -385,13 +401,197 @@ def test_r_drop_loss_adds_the_divergence_between_the_two_passes():
         (mean_cross_entropy + 2.0 * symmetric_kl).item(), rel=1e-5)
 
 
-def test_r_drop_flag_changes_the_training(data, tiny_model, tmp_path):
-    """--rdrop_alpha: a different run from the plain one (the loss changed), recorded in the run; what
-    the loss computes is test_r_drop_loss_adds_the_divergence_between_the_two_passes's."""
-    from safetensors.torch import load_file
+def test_r_drop_flag_trains_on_r_drop_loss_with_its_alpha(data, tiny_model, tmp_path, monkeypatch):
+    """--rdrop_alpha 0.5: each step's loss is the two copies' mean cross-entropy plus 0.5 x their symmetric KL
+    divergence, worked out here from the step's logits; and it is the loss the loop trains on (its learning curve)."""
+    steps = []  # (logits, labels, alpha, loss) of every step
 
-    plain = load_file(train(data, tmp_path / "plain", tiny_model) / "model.safetensors")
-    run = train(data, tmp_path / "rdrop", tiny_model, "--rdrop_alpha", "1.0")
-    name = "classifier.weight"
-    assert not np.allclose(plain[name].numpy(), load_file(run / "model.safetensors")[name].numpy())
-    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["rdrop_alpha"] == 1.0
+    def recorded(logits, labels, class_weights, alpha):
+        loss = modeling.r_drop_loss(logits, labels, class_weights, alpha)
+        steps.append((logits.detach().float(), labels, alpha, loss.item()))
+        return loss
+
+    monkeypatch.setattr(decoupled, "r_drop_loss", recorded)
+    run = train(data, tmp_path / "rdrop", tiny_model, "--rdrop_alpha", "0.5", "--num_train_epochs", "1")
+    assert len(steps) == 10  # 80 rows in batches of 8
+    for logits, labels, alpha, loss in steps:
+        first, second = logits.chunk(2)
+        assert len(first) == len(labels) and not torch.allclose(first, second)  # the batch twice, other dropout masks
+        cross_entropy = (torch.nn.functional.cross_entropy(first, labels)
+                         + torch.nn.functional.cross_entropy(second, labels)) / 2
+        p, q = first.softmax(-1), second.softmax(-1)
+        symmetric_kl = ((p * (p / q).log()).sum(-1) + (q * (q / p).log()).sum(-1)).mean() / 2
+        assert alpha == 0.5
+        assert loss == pytest.approx((cross_entropy + 0.5 * symmetric_kl).item(), rel=1e-6)
+    losses = [loss for *_, loss in steps]
+    curve = [entry["loss"] for entry in json.loads((run / "trainer_state.json").read_text())["log_history"] if "loss" in entry]
+    assert curve == pytest.approx([np.mean(losses[:5]), np.mean(losses[5:])])  # --logging_steps 5
+    assert json.loads((run / "run_info.json").read_text())["hyperparameters"]["rdrop_alpha"] == 0.5
+
+
+# --- The task scripts' settings: refused in one line, or done (resuming, calibration) ---------------
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--optim", "adafactor"], "--optim adafactor (OPTIM in the task scripts): the decoupled edition takes "
+                               "adamw_torch or adamw_torch_fused"),
+    (["--train_sampling_strategy", "sequential"], "--train_sampling_strategy sequential (SAMPLING in the task scripts): "
+                                                  "the decoupled edition takes group_by_length or random"),
+    (["--eval_strategy", "steps"], "--eval_strategy steps (EVAL_STRATEGY in the task scripts): the decoupled edition "
+                                   "takes epoch or no"),
+    (["--save_strategy", "steps"], "--save_strategy steps (SAVE_STRATEGY in the task scripts): the decoupled edition "
+                                   "takes no or epoch"),
+    (["--calibrate_temperature", "maybe"], "--calibrate_temperature maybe (CALIBRATE in the task scripts): the decoupled "
+                                           "edition takes true or false"),
+    (["--fp16", "true", "--bf16", "true"], "--bf16 and --fp16 together: choose one precision (PRECISION in the task "
+                                           "scripts)"),
+    (["--save_every_minutes", "-1"], "--save_every_minutes -1 (SAVE_EVERY_MINUTES in the task scripts): a number of "
+                                     "minutes, 0 or more"),
+])
+def test_settings_it_does_not_do_are_refused_before_any_work(tmp_path, flags, message):
+    """Refused before anything is read: the training file does not even exist."""
+    with pytest.raises(UserInputError) as error:
+        decoupled.main(["--train_file", str(tmp_path / "missing.csv"), "--validation_file", str(tmp_path / "missing.csv"),
+                        "--output_dir", str(tmp_path / "run"), *flags])
+    assert str(error.value) == message
+    assert not (tmp_path / "run").exists()
+
+
+def run_tweets_script(data: Path, output_dir: Path, model: Path, kill_at: str | None = None,
+                      **settings: str) -> subprocess.CompletedProcess:
+    """`TRAINER=decoupled bash scripts/train_tweets.sh` on the prepared toy tweets: 10 steps an epoch, 2 epochs."""
+    from textclf.faults import KILL_AT
+
+    env = {**os.environ, "TRAINER": "decoupled", "MODEL": str(model), "DATA_DIR": str(data), "OUTPUT_DIR": str(output_dir),
+           "EPOCHS": "2", "LR": "3e-3", "BATCH_SIZE": "8", "WARMUP_STEPS": "0", "MAX_SEQ_LENGTH": "32",
+           "FREEZE_LOWER_LAYERS": "", "BF16": "false", "LOGGING_STEPS": "5", "TOKENIZERS_PARALLELISM": "false",
+           **settings, **({KILL_AT: kill_at} if kill_at else {})}
+    return subprocess.run(["bash", str(REPO_ROOT / "scripts/train_tweets.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tweets(tmp_path_factory) -> Path:
+    from test_bench import write_prepared_tweets
+
+    write_prepared_tweets(directory := tmp_path_factory.mktemp("tweets") / "data")
+    return directory
+
+
+@pytest.mark.slow
+def test_a_refused_setting_is_one_error_line_and_exit_code_2(tweets, tiny_model, tmp_path):
+    command = [sys.executable, str(DECOUPLED_DIR / "main.py"), "--train_file", str(tweets / "train.csv"),
+               "--validation_file", str(tweets / "validation.csv"), "--output_dir", str(tmp_path / "direct"),
+               "--optim", "sgd"]
+    direct = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert direct.returncode == 2
+    assert direct.stderr.splitlines() == [
+        "error: --optim sgd (OPTIM in the task scripts): the decoupled edition takes adamw_torch or adamw_torch_fused"]
+    # The task script passes the setting on, and stops before any training.
+    script = run_tweets_script(tweets, tmp_path / "run", tiny_model, SAMPLING="sequential")
+    assert script.returncode == 2, script.stdout[-2000:] + script.stderr[-2000:]
+    assert script.stderr.strip().splitlines()[-1] == ("error: --train_sampling_strategy sequential (SAMPLING in the "
+                                                      "task scripts): the decoupled edition takes group_by_length or random")
+    assert [line for line in script.stderr.splitlines() if line.startswith("error:")] == [script.stderr.strip().splitlines()[-1]]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_run_continues_from_its_last_checkpoint(tweets, tiny_model, tmp_path):
+    """The task script, killed twice (SIGKILL) and run again each time, continues from its last checkpoint
+    (a checkpoint after every step, SAVE_EVERY_MINUTES=0, and at every epoch's end, SAVE_STRATEGY=epoch):
+    from the end of epoch 1, then from the middle of epoch 2; and ends with the uninterrupted run's
+    predictions, to the last digit."""
+    import signal
+
+    killed = 128 + signal.SIGKILL  # what bash reports for a command killed by SIGKILL
+    saving = {"SAVE_EVERY_MINUTES": "0", "SAVE_STRATEGY": "epoch"}
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    uninterrupted = run_tweets_script(tweets, reference, tiny_model)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    # Killed after step 11, before saving it: the last checkpoint is epoch 1's end (step 10, which saves no other).
+    first = run_tweets_script(tweets, run, tiny_model, kill_at="train:step-11", **saving)
+    assert first.returncode == killed, first.stderr[-3000:]
+    assert [path.name for path in run.glob("checkpoint-*")] == ["checkpoint-10"]
+    # Run again: continues from step 10; killed after step 15, the last checkpoint is step 14's.
+    second = run_tweets_script(tweets, run, tiny_model, kill_at="train:step-15", **saving)
+    assert second.returncode == killed, second.stderr[-3000:]
+    assert [path.name for path in run.glob("checkpoint-*")] == ["checkpoint-14"]
+    third = run_tweets_script(tweets, run, tiny_model, **saving)
+    assert third.returncode == 0, third.stderr[-3000:]
+
+    def started_at(result: subprocess.CompletedProcess) -> list[int]:  # the step a process resumed at, as it logs it
+        return [int(step) for step in re.findall(r"Resumed from \S+ at step (\d+)", result.stderr)]
+
+    assert (started_at(first), started_at(second), started_at(third)) == ([], [10], [14])
+    for table in ("predictions.csv", "eval_predictions.csv", "submission.csv"):
+        assert (run / table).read_bytes() == (reference / table).read_bytes(), table
+    assert RunInfo.read(run).resumed_from == "checkpoint-14" and is_finished(run)
+    assert not list(run.glob("*checkpoint-*")) and not (run / "progress.json").exists()
+
+
+def test_calibrate_and_tune_threshold_write_calibration_json_that_the_predictor_applies(data, tiny_model, tmp_path):
+    """--calibrate_temperature --tune_threshold (CALIBRATE, TUNE_THRESHOLD): as run_classification.py, the
+    calibration is measured on the validation predictions and written to calibration.json; the test
+    predictions apply it, and so does the Predictor (the demo, a Space). Without the flags it is measured
+    and written but applies nothing."""
+    from textclf.calibration import Calibration, read_calibration
+    from textclf.predictor import Predictor
+
+    plain = train(data, tmp_path / "plain", tiny_model, "--num_train_epochs", "2")
+    run = train(data, tmp_path / "calibrated", tiny_model, "--num_train_epochs", "2",
+                "--calibrate_temperature", "true", "--tune_threshold", "true")
+    assert read_calibration(plain)["applied"] == {"temperature": 1.0, "threshold": None}
+    applied = read_calibration(run)["applied"]
+    assert applied["temperature"] != 1.0 and applied["threshold"] is not None
+    texts = pd.read_csv(data / "test.csv")["text"].tolist()
+    predictor = Predictor.from_run(run)
+    assert predictor.calibration == Calibration(applied["temperature"], applied["threshold"])
+    probabilities = predictor.predict_proba(texts)
+    np.testing.assert_allclose(probabilities, probabilities_of(run), atol=2e-6)  # what predictions.csv gives
+    assert not np.allclose(probabilities_of(run), probabilities_of(plain), atol=1e-3)  # the same weights, uncalibrated
+    predicted = [predictor.labels[index] for index in predictor.predicted_ids(probabilities)]
+    assert predicted == pd.read_csv(run / "predictions.csv")["prediction"].tolist()
+    assert predicted == [LABELS[int(p >= applied["threshold"])] for p in probabilities[:, 1]]  # the tuned threshold
+    assert "apply the calibration" in (run / "report.md").read_text()
+
+
+def test_eval_strategy_no_scores_once_and_keeps_the_last_epoch(data, tiny_model, tmp_path):
+    """--eval_strategy no: no score until the last epoch, whose weights are kept (nothing to stop early on);
+    with random batches (--train_sampling_strategy random) and the plain AdamW (--optim adamw_torch)."""
+    run = train(data, tmp_path / "run", tiny_model, "--num_train_epochs", "2", "--eval_strategy", "no",
+                "--train_sampling_strategy", "random", "--optim", "adamw_torch")
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert [entry["epoch"] for entry in state["log_history"] if "eval_accuracy" in entry] == [2]
+    hyperparameters = RunInfo.read(run).hyperparameters
+    assert hyperparameters["best_epoch"] == 2 and hyperparameters["optim"] == "adamw_torch"
+    assert hyperparameters["train_sampling_strategy"] == "random"
+
+
+def test_random_sampling_shuffles_rows_in_a_seeded_order():
+    """--train_sampling_strategy random: batches of any lengths (group_by_length's span about 5 tokens here)."""
+    from datasets import Dataset
+
+    lengths = np.random.default_rng(0).integers(1, 60, size=800)
+    dataset = Dataset.from_dict({"input_ids": [[1] * int(n) for n in lengths]})
+
+    def batches(seed: int) -> list[list[int]]:  # the lengths of each batch's rows
+        return list(utils_data.train_batches(dataset, 8, lambda rows: [len(row["input_ids"]) for row in rows], seed, "random"))
+
+    first = batches(1)
+    assert first == batches(1) and first != batches(2)
+    assert sorted(n for batch in first for n in batch) == sorted(lengths.tolist())  # every row once
+    assert np.mean([max(batch) - min(batch) for batch in first]) > 20  # a random batch of 8 spans about 45 tokens
+
+
+@pytest.mark.slow
+def test_fp16_trains_with_loss_scaling(data, tiny_model, tmp_path, monkeypatch):
+    """PRECISION=fp16 (GPUs without bf16, a T4): fp16 autocast, the loss scaled by a GradScaler; driven on the CPU here."""
+    scaled = []
+    original = torch.amp.GradScaler.scale
+    monkeypatch.setattr(torch.amp.GradScaler, "scale", lambda self, loss: scaled.append(self.is_enabled()) or original(self, loss))
+    run = train(data, tmp_path / "fp16", tiny_model, "--fp16", "true", "--bf16", "false", "--num_train_epochs", "1",
+                "--max_train_samples", "32")
+    hyperparameters = RunInfo.read(run).hyperparameters
+    assert hyperparameters["fp16"] is True and hyperparameters["bf16"] is False
+    assert scaled and all(scaled)  # every step's loss went through an enabled scaler
