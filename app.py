@@ -9,7 +9,7 @@ with GRADIO_SERVER_NAME and GRADIO_SERVER_PORT. The page can switch between all 
 experiments/ and classify a whole CSV file. Nothing is trained or downloaded at start-up.
 
 API: `Client(url).predict(text, api_name="/predict")` is what the page's button calls;
-`api_name="/explain"` gives the words that pushed the prediction which way (textclf.explain).
+`api_name="/explain"` gives the words that pushed the prediction which way (textclf.serving.explain).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from textclf import INTERRUPTED_EXIT_CODE, UserInputError, exit_code_of  # noqa: E402
-from textclf.calibration import Calibration  # noqa: E402
-from textclf.explain import explain  # noqa: E402
-from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
 from textclf.problem_types import MULTI_LABEL, REGRESSION  # noqa: E402
-from textclf.runs import RunInfo, example_texts, finished_runs, read_validation_metrics, resolve_run  # noqa: E402
+from textclf.runs.calibration import Calibration  # noqa: E402
+from textclf.runs.folder import RunInfo, example_texts, finished_runs, read_validation_metrics, resolve_run  # noqa: E402
+from textclf.serving.explain import explain  # noqa: E402
+from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
 
 logger = logging.getLogger("app")
 
@@ -47,7 +47,7 @@ APP_DIR = Path(__file__).resolve().parent
 RUN_ENVIRONMENT_VARIABLE = "TEXTCLF_RUN"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 EMPTY_INPUT_MESSAGE = "Type or paste a text to classify."
-# Occlusion explains the variant that answered (textclf.explain).
+# Occlusion explains the variant that answered (textclf.serving.explain).
 EXPLANATION_LABEL = ("Why: words that pushed towards the prediction (red) or against it (purple), each masked in turn "
                      "({variant} model)")
 # Texts a CSV job sends to the model between two progress updates.

@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from textclf import UserInputError, exit_code_of
-from textclf.audit import check_replaceable, load_prepared_data, run_checks
-from textclf.audit_report import REPORT, write_audit
-from textclf.cleaning import MERGE_CHOICES, CleaningSettings, write_clean_directory
-from textclf.label_issues import OOF_MODELS, TransformerSettings, rank_rows
-from textclf.offline import DEFAULT_MODEL
+from textclf.audit.checks import check_replaceable, load_prepared_data, run_checks
+from textclf.audit.cleaning import MERGE_CHOICES, CleaningSettings, write_clean_directory
+from textclf.audit.label_issues import OOF_MODELS, TransformerSettings, rank_rows
+from textclf.models.offline import DEFAULT_MODEL
+from textclf.reports.audit_report import REPORT, write_audit
 from textclf.tasks import TASKS
 
 logger = logging.getLogger("audit_data")

@@ -30,7 +30,7 @@ from huggingface_hub.errors import HTTPError
 
 from textclf import UserInputError, exit_code_of
 from textclf.problem_types import REGRESSION
-from textclf.runs import (
+from textclf.runs.folder import (
     CALIBRATION,
     CONFIG,
     EXAMPLES_FILE,
@@ -53,7 +53,7 @@ APP = "app.py"
 # crashed on start for want of textclf/markdown.py). A module named here is left out by design, and so is
 # what only it imports; wherever the app imports one, it must go on without it (ImportError handled).
 LEFT_OUT_OF_SPACE = {
-    "textclf.data_files": "reads the run's validation file back; a Space carries no data, so the Predictor serves the "
+    "textclf.runs.data_files": "reads the run's validation file back; a Space carries no data, so the Predictor serves the "
                           "unquantized ONNX export without the int8 accuracy check that needs it",
 }
 RUN_FILES = (

@@ -24,8 +24,8 @@ Tasks and outputs
 * ``csv``: any CSV/TSV/JSON/JSONL file(s) given with ``--input`` (or every such file in
   ``--raw_dir``), split into train/validation/test.
 
-How rows are cleaned and split: textclf/preparation.py. How each dataset's raw files are read:
-textclf/corpora.py. A ``PROTOCOL.txt`` written next to the CSVs records sources (with sha256),
+How rows are cleaned and split: textclf/data/preparation.py. How each dataset's raw files are read:
+textclf/data/corpora.py. A ``PROTOCOL.txt`` written next to the CSVs records sources (with sha256),
 options, removals and split sizes.
 """
 
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Sequence
 
 from textclf import UserInputError, exit_code_of
-from textclf.preparation import DEFAULT_TEST_SIZE, DEFAULT_VAL_SIZE, LOGGER, PreparationOptions, prepare
+from textclf.data.preparation import DEFAULT_TEST_SIZE, DEFAULT_VAL_SIZE, LOGGER, PreparationOptions, prepare
 from textclf.tasks import TASKS
 
 CHOICES = (*TASKS, "csv")

@@ -45,24 +45,7 @@ from transformers import (
 from transformers.trainer_utils import PredictionOutput
 
 from textclf import UserInputError, exit_code_of
-from textclf.arguments import (
-    bf16_needs_use_cpu,
-    check_reporting_integrations,
-    command_line_flags,
-    distribute_over_cpu_processes_without_accelerator,
-    translate_legacy_arguments,
-)
-from textclf.calibration import Calibration, measure_calibration, read_calibration, write_calibration
-from textclf.data import (
-    SPLIT_OPTIONS,
-    join_text_columns,
-    load_data_files,
-    resolve_text_columns,
-    source_of,
-    unescape_delimiter,
-)
-from textclf.faults import kill_point
-from textclf.labels import (
+from textclf.data.labels import (
     LABEL,
     apply_class_names,
     build_label_list,
@@ -76,25 +59,31 @@ from textclf.labels import (
     rename_label_column,
     task_from_config,
 )
-from textclf.metrics import load_metric, make_compute_metrics, resolve_metric
-from textclf.offline import (
+from textclf.data.loading import (
+    SPLIT_OPTIONS,
+    join_text_columns,
+    load_data_files,
+    resolve_text_columns,
+    source_of,
+    unescape_delimiter,
+)
+from textclf.faults import kill_point
+from textclf.models.offline import (
     ResolvedModel,
     enable_offline_mode,
     hub_is_reachable,
     hub_model_needs_network,
     resolve_model_name_or_path,
 )
-from textclf.predictions import ID_COLUMN, write_logits, write_predict_results
 from textclf.problem_types import (
     MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
     prediction_names,
 )
-from textclf.progress import ResumePoint, clean_up_finished, mark_trained, plan_training
-from textclf.report import write_run_report
-from textclf.resume import ResumableTrainer, ResumableTrainingArguments, predict_in_chunks, resume_callbacks
-from textclf.runs import (
+from textclf.reports.report import write_run_report
+from textclf.runs.calibration import Calibration, measure_calibration, read_calibration, write_calibration
+from textclf.runs.folder import (
     CALIBRATION,
     EVAL_PREDICTIONS,
     PREDICT_RESULTS,
@@ -105,8 +94,19 @@ from textclf.runs import (
     keep_config_readable,
     script_settings_from_environment,
 )
+from textclf.runs.predictions import ID_COLUMN, write_logits, write_predict_results
+from textclf.runs.progress import ResumePoint, clean_up_finished, mark_trained, plan_training
 from textclf.tokenization import tokenize
-from textclf.training import first_rows, freeze_lower_layers, leave_process_group, length_order, logits_only
+from textclf.training.arguments import (
+    bf16_needs_use_cpu,
+    check_reporting_integrations,
+    command_line_flags,
+    distribute_over_cpu_processes_without_accelerator,
+    translate_legacy_arguments,
+)
+from textclf.training.metrics import load_metric, make_compute_metrics, resolve_metric
+from textclf.training.resume import ResumableTrainer, ResumableTrainingArguments, predict_in_chunks, resume_callbacks
+from textclf.training.trainer import first_rows, freeze_lower_layers, leave_process_group, length_order, logits_only
 
 logger = logging.getLogger(__name__)
 
@@ -773,7 +773,7 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer_source.path, use_fast=model_args.use_fast_tokenizer, **hub_options(model_args)
     )
 
-    # Where training starts: from scratch, from the last checkpoint, or not at all (textclf/progress.py).
+    # Where training starts: from scratch, from the last checkpoint, or not at all (textclf/runs/progress.py).
     output_dir = training_args.output_dir
     settings = training_settings(model_args, data_args, training_args, text_columns)
     resume = ResumePoint()

@@ -29,14 +29,12 @@ from datasets import Dataset, DatasetDict
 from sklearn.pipeline import Pipeline
 
 from textclf import UserInputError, exit_code_of
-from textclf.baseline import TfidfSettings, build_pipeline
-from textclf.data import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
-from textclf.labels import LABEL, read_class_names, read_single_label_classes
+from textclf.data.labels import LABEL, read_class_names, read_single_label_classes
+from textclf.data.loading import join_text_columns, load_data_files, resolve_text_columns, unescape_delimiter
 from textclf.missing import is_none_nan_or_no_label
-from textclf.predictions import ID_COLUMN, write_predict_results, write_prediction_table
 from textclf.problem_types import SINGLE_LABEL
-from textclf.report import write_run_report
-from textclf.runs import (
+from textclf.reports.report import write_run_report
+from textclf.runs.folder import (
     ALL_RESULTS,
     BASELINE_MODEL,
     BASELINE_MODEL_FILE,
@@ -46,6 +44,8 @@ from textclf.runs import (
     RunInfo,
     begin_writing,
 )
+from textclf.runs.predictions import ID_COLUMN, write_predict_results, write_prediction_table
+from textclf.training.baseline import TfidfSettings, build_pipeline
 
 logger = logging.getLogger("tfidf_baseline")
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The decoupled edition against run_classification.py: the same job, side by side in one run.
 
-Both through `bash scripts/train_tweets.sh` with its defaults (the default model, 3 epochs, batch 32,
-lr 5e-5, max length 64, bf16 where this machine computes it fast), on the same prepared split, back to back:
+Both through `bash scripts/train_tweets.sh` with its defaults (the variables at the top of the script and of
+scripts/lib/settings.sh, whatever they are today), on the same prepared split, back to back:
   (t) TRAINER=run_classification: the transformers Trainer;
   (d) TRAINER=decoupled: decoupled/main.py, the plain PyTorch loop.
 It prints each run's validation F1 of the positive (disaster) class, per epoch and as reported (the
@@ -23,9 +23,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from textclf.benchmarks import RESULTS_FILE, commands_section, peak_matmul_flops, read_run, run_and_time, shown, update_section
-from textclf.offline import DEFAULT_MODEL
-from textclf.runs import TRAINER_STATE, read_json
+from textclf.models.offline import DEFAULT_MODEL
+from textclf.reports.benchmarks import (
+    RESULTS_FILE,
+    commands_section,
+    peak_matmul_flops,
+    read_run,
+    run_and_time,
+    shown,
+    update_section,
+)
+from textclf.runs.folder import TRAINER_STATE, read_json
 
 logger = logging.getLogger("decoupled_speed")
 QUICK_TRAIN_SAMPLES = 640

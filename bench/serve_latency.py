@@ -8,11 +8,11 @@ For a finished run (default: experiments/tweets-all-MiniLM-L6-v2, made by
 - batch throughput: 1,000 tweets of the run's test file in one call (the demo's CSV tab), the
   median of BATCH_ROUNDS calls, the variants again taking turns;
 - validation accuracy of each variant, so a faster variant's cost in quality is in the same table.
-Variants: `pipeline("text-classification")` as users call it; textclf.predictor.Predictor (what
+Variants: `pipeline("text-classification")` as users call it; textclf.serving.predictor.Predictor (what
 app.py uses) in each of its variants: PyTorch fp32, PyTorch int8 (dynamic quantization of the Linear
 layers), ONNX Runtime fp32, ONNX Runtime int8 (per-channel weights), and "auto", the app's default,
 which serves ONNX Runtime int8 where it keeps the run's validation accuracy within 0.3 point.
-Then what a token explanation (textclf.explain, the demo's /explain) costs against one prediction of
+Then what a token explanation (textclf.serving.explain, the demo's /explain) costs against one prediction of
 the same tweet, for the demo's variant and fp32 (the report's): the target is at most 20x.
 
     python bench/serve_latency.py            # about 3 minutes on 2 cores
@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from textclf import exit_code_of
-from textclf.benchmarks import RESULTS_FILE, update_section
-from textclf.explain import explain
-from textclf.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
-from textclf.runs import TRAIN_COMMAND, RunInfo, find_data_file, is_finished
+from textclf.reports.benchmarks import RESULTS_FILE, update_section
+from textclf.runs.folder import TRAIN_COMMAND, RunInfo, find_data_file, is_finished
+from textclf.serving.explain import explain
+from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
 
 logger = logging.getLogger("serve_latency")
 DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"
@@ -199,7 +199,7 @@ def measure(variant: Variant, single_seconds: list[float], batch_seconds: list[f
 
 def measure_explanations(run_dir: Path, variant: str, texts: list[str]) -> ExplanationCost:
     """Each tweet predicted once and explained once, timed one after the other."""
-    from textclf.explain import segments
+    from textclf.serving.explain import segments
 
     predictor = Predictor.from_run(run_dir, variant=variant)
     for text in texts[:5]:  # warm-up: batch shapes the single requests did not use yet
@@ -224,7 +224,7 @@ def measure_explanations(run_dir: Path, variant: str, texts: list[str]) -> Expla
 
 def explanation_report(costs: list[ExplanationCost], texts: list[str]) -> list[str]:
     lines = [
-        "", f"Token explanations (textclf.explain: occlusion, one batch of the tweet with each word masked), "
+        "", f"Token explanations (textclf.serving.explain: occlusion, one batch of the tweet with each word masked), "
         f"{len(texts)} validation tweets, each predicted once then explained once:", "",
         "| variant | words p50 | explain p50 ms | explain p95 ms | one prediction p50 ms | explain / predict p50 | p95 |",
         "|---|---|---|---|---|---|---|",

@@ -25,9 +25,9 @@ Results go to bench/RESULTS.md (section "Demo under load").
 from __future__ import annotations
 
 import argparse
-import io
 import http.client
 import importlib.metadata
+import io
 import itertools
 import json
 import logging
@@ -48,12 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from textclf.benchmarks import RESULTS_FILE, peak_matmul_flops, update_section
-from textclf.offline import REPO_ROOT
-from textclf.runs import TRAIN_COMMAND, is_finished
-
 from serve_latency import read_texts_and_labels  # bench/ is on sys.path: these are run as scripts
+
+from textclf import REPO_ROOT
+from textclf.reports.benchmarks import RESULTS_FILE, peak_matmul_flops, update_section
+from textclf.runs.folder import TRAIN_COMMAND, is_finished
 
 logger = logging.getLogger("serve_load")
 DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"

@@ -34,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textclf import exit_code_of
-from textclf.benchmarks import (
+from textclf import REPO_ROOT, exit_code_of
+from textclf.data.preparation import incomplete_reason
+from textclf.models.offline import DEFAULT_MODEL, resolve_model_name_or_path
+from textclf.reports.benchmarks import (
     RESULTS_FILE,
     commands_section,
     peak_matmul_flops,
@@ -44,8 +46,6 @@ from textclf.benchmarks import (
     shown,
     update_section,
 )
-from textclf.offline import DEFAULT_MODEL, REPO_ROOT, resolve_model_name_or_path
-from textclf.preparation import incomplete_reason
 
 logger = logging.getLogger("train_speed")
 QUICK_TRAIN_SAMPLES = 640
@@ -106,7 +106,7 @@ def non_embedding_parameters(model_path: str, frozen_layers: int | None = None) 
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from textclf.training import freeze_lower_layers
+    from textclf.training.trainer import freeze_lower_layers
 
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
     if frozen_layers is not None:

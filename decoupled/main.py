@@ -35,19 +35,26 @@ from transformers.trainer_pt_utils import safe_globals
 from utils_data import SAMPLINGS, collate, eval_batches, in_file_order, load_data, train_batches, write_predictions
 
 from textclf import UserInputError, exit_code_of
-from textclf.calibration import Calibration, measure_calibration, write_calibration
+from textclf.data.labels import LABEL, read_class_names
 from textclf.faults import kill_point
 from textclf.hardware import BF16, FP16, FP32, fast_precision
-from textclf.labels import LABEL, read_class_names
-from textclf.metrics import load_metric, make_compute_metrics, resolve_metric
-from textclf.offline import enable_offline_mode, hub_model_needs_network, resolve_model_name_or_path
+from textclf.models.offline import enable_offline_mode, hub_model_needs_network, resolve_model_name_or_path
 from textclf.problem_types import SINGLE_LABEL
-from textclf.progress import checkpoints, clean_up_finished, plan_training
-from textclf.report import write_run_report
-from textclf.resume import full_disk_said
-from textclf.runs import (ALL_RESULTS, CHECKPOINT_PREFIX, TRAINER_STATE, RunInfo, begin_writing,
-                          script_settings_from_environment, write_json_atomically)
-from textclf.training import freeze_lower_layers, layer_depths
+from textclf.reports.report import write_run_report
+from textclf.runs.calibration import Calibration, measure_calibration, write_calibration
+from textclf.runs.folder import (
+    ALL_RESULTS,
+    CHECKPOINT_PREFIX,
+    TRAINER_STATE,
+    RunInfo,
+    begin_writing,
+    script_settings_from_environment,
+    write_json_atomically,
+)
+from textclf.runs.progress import checkpoints, clean_up_finished, plan_training
+from textclf.training.metrics import load_metric, make_compute_metrics, resolve_metric
+from textclf.training.resume import full_disk_said
+from textclf.training.trainer import freeze_lower_layers, layer_depths
 
 logger = logging.getLogger("decoupled")
 
@@ -130,7 +137,7 @@ def refuse_unsupported(args: argparse.Namespace) -> None:
 
 
 def training_settings(args: argparse.Namespace, precision: str) -> dict:
-    """What an interrupted run may only continue with (textclf/progress.py compares them): the flags that change
+    """What an interrupted run may only continue with (textclf/runs/progress.py compares them): the flags that change
     what is learnt, as given, and the precision as decided (it may change, with a warning)."""
     settings = {name: value for name, value in vars(args).items() if name not in NOT_TRAINING}
     return settings | {"bf16": precision == BF16, "fp16": precision == FP16}
@@ -171,7 +178,7 @@ def save_checkpoint(out: Path, model, optimizer, scheduler, scaler, averaged, pr
     states and the progress, in one file (training_state.pt), and trainer_state.json.
 
     Whole or not at all: written under a hidden name, then renamed, and trainer_state.json last inside it
-    (textclf/progress.py resumes only from a checkpoint that has one). Only the newest checkpoint is kept.
+    (textclf/runs/progress.py resumes only from a checkpoint that has one). Only the newest checkpoint is kept.
     """
     folder = out / f"{CHECKPOINT_PREFIX}-{progress.step}"
     partial = out / f".{folder.name}.partial"
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     validation, order = eval_batches(data["validation"], args.per_device_eval_batch_size, to_batch)
     truth = np.array(data["validation"][LABEL])
 
-    # Where training starts, decided as for run_classification.py (textclf/progress.py): from scratch, or from
+    # Where training starts, decided as for run_classification.py (textclf/runs/progress.py): from scratch, or from
     # the last checkpoint of an interrupted run with the same settings; --overwrite_output_dir starts over.
     out = Path(args.output_dir)
     resume = plan_training(out, training_settings(args, precision), args.overwrite_output_dir, None)
@@ -361,10 +368,10 @@ def main(argv: list[str] | None = None) -> None:
     model.load_state_dict(best["weights"])
     logger.info("Best epoch: %d (%s %.4f)", best["epoch"], args.metric_name, best["score"])
 
-    # The run folder, as run_classification.py leaves it (textclf/runs.py names its files).
+    # The run folder, as run_classification.py leaves it (textclf/runs/folder.py names its files).
     model.save_pretrained(out)  # config.json, model.safetensors, and the copy of modeling.py it loads with
     tokenizer.save_pretrained(out)
-    # Calibration, as run_classification.py does it (textclf/calibration.py): measured on the validation
+    # Calibration, as run_classification.py does it (textclf/runs/calibration.py): measured on the validation
     # predictions (calibration.json, in the report), applied to the test predictions and by the demo and the
     # Predictor only with --calibrate_temperature / --tune_threshold.
     measured = measure_calibration(best["logits"], truth, labels, args.metric_name, args.seed,

@@ -71,7 +71,7 @@ class DecoupledClassifier(PreTrainedModel):
         have it (else the plain loop, --optim adamw_torch); `optimizer.defaults["fused"]` says which ran.
 
         layer_decay < 1 (layer-wise learning-rate decay): a parameter `depth[id(parameter)]` layers below
-        the head learns at learning_rate x layer_decay ** depth (main.py passes textclf.training.layer_depths:
+        the head learns at learning_rate x layer_decay ** depth (main.py passes textclf.training.trainer.layer_depths:
         1 for the top layer, the embeddings deepest). The lower layers hold the general knowledge of
         language, which fine-tuning should move least.
         """

@@ -18,14 +18,14 @@ from datasets import Dataset, DatasetDict
 from torch.utils.data import DataLoader, RandomSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from textclf.calibration import Calibration
-from textclf.data import join_text_columns, load_data_files, resolve_text_columns, source_of
-from textclf.labels import LABEL, encode_label, every_row_labelled, read_single_label_classes
-from textclf.predictions import ID_COLUMN, write_logits, write_predict_results
+from textclf.data.labels import LABEL, encode_label, every_row_labelled, read_single_label_classes
+from textclf.data.loading import join_text_columns, load_data_files, resolve_text_columns, source_of
 from textclf.problem_types import SINGLE_LABEL
-from textclf.runs import EVAL_PREDICTIONS, PREDICT_RESULTS, TEST_PREDICTIONS
+from textclf.runs.calibration import Calibration
+from textclf.runs.folder import EVAL_PREDICTIONS, PREDICT_RESULTS, TEST_PREDICTIONS
+from textclf.runs.predictions import ID_COLUMN, write_logits, write_predict_results
 from textclf.tokenization import tokenize
-from textclf.training import first_rows, length_order
+from textclf.training.trainer import first_rows, length_order
 
 TEXT_DELIMITER = " "  # between the values of several text columns (title, body)
 SAMPLINGS = ("group_by_length", "random")  # train_batches' orders (run_classification.py's --train_sampling_strategy)

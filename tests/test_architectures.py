@@ -144,7 +144,7 @@ def test_predictions_of_a_model_with_several_outputs_come_back_in_data_order():
     import datasets
     from transformers.trainer_utils import PredictionOutput
 
-    from textclf.training import logits_only, predict_in_length_order
+    from textclf.training.trainer import logits_only, predict_in_length_order
 
     lengths = [2, 5, 3, 5, 1]
     dataset = datasets.Dataset.from_dict({"input_ids": [[7] * length for length in lengths], "label": [0, 1, 0, 1, 0]})
@@ -194,7 +194,7 @@ def test_token_type_ids_go_only_to_models_that_take_them(tiny_models, name, take
     """transformers gives distilbert-base-uncased BERT's tokenizer, which returns token_type_ids."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textclf.predictor import model_input_names
+    from textclf.serving.predictor import model_input_names
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_models(name))
     model = AutoModelForSequenceClassification.from_pretrained(tiny_models(name), num_labels=2)
@@ -212,13 +212,13 @@ def small_run(tmp_path_factory, tiny_model) -> Path:
 
 def served(run: Path, variant: str, caplog) -> tuple[str, list[str]]:
     """The variant a Predictor actually serves, and the warnings it logged on the way."""
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="textclf.predictor"):
+    with caplog.at_level(logging.WARNING, logger="textclf.serving.predictor"):
         predictor = Predictor.from_run(run, variant=variant)
     assert predictor.predict_one("good")["positive"] > 0.5
-    return predictor.variant, [r.getMessage() for r in caplog.records if r.name == "textclf.predictor"]
+    return predictor.variant, [r.getMessage() for r in caplog.records if r.name == "textclf.serving.predictor"]
 
 
 @pytest.mark.parametrize("variant, fallback", [("onnx", "fp32"), ("onnx-int8", "int8")])
@@ -241,7 +241,7 @@ def test_a_model_the_exporter_cannot_trace_is_served_by_the_nearest_variant(smal
 
 def test_an_export_that_scores_differently_is_not_served(small_run, tmp_path, monkeypatch, caplog):
     """A graph traced wrong (fixed to one length, blind to the attention mask) is caught before it serves."""
-    from textclf import predictor
+    from textclf.serving import predictor
 
     run = shutil.copytree(small_run, tmp_path / "run")
     traced = predictor.LogitsOnly.forward
@@ -255,7 +255,7 @@ def test_an_export_that_scores_differently_is_not_served(small_run, tmp_path, mo
 def test_quantizers_that_fail_fall_back_to_the_unquantized_variant(small_run, tmp_path, monkeypatch, caplog):
     import onnxruntime.quantization
 
-    from textclf import predictor
+    from textclf.serving import predictor
 
     def quantizer_fails(*args, **kwargs):
         raise ValueError("unsupported operator for quantization")
@@ -297,7 +297,7 @@ def test_report_to_an_integration_that_is_not_installed_names_the_package(capsys
 def test_architecture_trains_predicts_and_every_variant_agrees(trained_runs, name):
     """run_classification.py fine-tunes it (train, evaluate, predict); every Predictor variant then
     gives the probabilities predictions.csv holds, rows in file order."""
-    from textclf.predictor import VARIANTS, Predictor
+    from textclf.serving.predictor import VARIANTS, Predictor
 
     run = trained_runs(name)
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -488,7 +488,7 @@ def test_freezing_the_lower_layers_leaves_only_the_layers_above_them_to_train(ti
     from transformers import AutoModelForSequenceClassification
 
     from textclf import UserInputError
-    from textclf.training import freeze_lower_layers
+    from textclf.training.trainer import freeze_lower_layers
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_models(name), num_labels=2)
     if name == "albert":  # its layers share one set of weights: only the embeddings can be frozen
@@ -521,7 +521,7 @@ def test_no_gradient_flows_through_the_frozen_layers(tiny_models, name):
     every frozen layer."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textclf.training import freeze_lower_layers
+    from textclf.training.trainer import freeze_lower_layers
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_models(name), num_labels=2).train()
     freeze_lower_layers(model, 1)

@@ -12,10 +12,10 @@ import pytest
 from conftest import FILLER_WORDS, NEGATIVE_WORDS, POSITIVE_WORDS, REPO_ROOT, sentiment_rows, write_csv
 
 import audit_data
-from textclf import label_issues
-from textclf.audit import load_prepared_data, run_checks
-from textclf.audit_report import SUSPECT_COLUMNS, rows_in_earlier_splits
-from textclf.label_issues import fine_tune_fold, rank_rows
+from textclf.audit import label_issues
+from textclf.audit.checks import load_prepared_data, run_checks
+from textclf.reports.audit_report import SUSPECT_COLUMNS, rows_in_earlier_splits
+from textclf.audit.label_issues import fine_tune_fold, rank_rows
 
 FLIPPED = [11, 40, 87, 130, 177]  # training rows whose label the tests flip
 PROTOCOL_TEXT = "prepare_data.py --task csv --val_size 0.1 --seed 42\n\nSummary: made by the test\n"
@@ -201,7 +201,7 @@ def test_an_interrupted_cleaning_leaves_nothing_behind(tmp_path, monkeypatch):
     def interrupted(*_arguments, **_options):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("textclf.cleaning.shutil.copyfile", interrupted)
+    monkeypatch.setattr("textclf.audit.cleaning.shutil.copyfile", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_audit(data_dir, "--clean_output_dir", clean_dir, "--drop_suspects_above", "0.9")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["data"]

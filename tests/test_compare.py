@@ -13,10 +13,10 @@ from conftest import REPO_ROOT, sentiment_rows, write_csv
 
 import tfidf_baseline
 from textclf import UserInputError
-from textclf.comparison import main as comparison_main
-from textclf.comparison import label_lifts, make_subsets, write_comparison
+from textclf.reports.comparison import main as comparison_main
+from textclf.reports.comparison import label_lifts, make_subsets, write_comparison
 from textclf.problem_types import SINGLE_LABEL
-from textclf.runs import BASELINE_MODEL, RunInfo
+from textclf.runs.folder import BASELINE_MODEL, RunInfo
 
 
 def baseline(tmp_path, **files) -> list[str]:

@@ -17,7 +17,7 @@ import torch
 from conftest import REPO_ROOT, hub_offline_flags_restored, sentiment_rows, write_csv
 
 from textclf import UserInputError
-from textclf.runs import RunInfo, is_finished
+from textclf.runs.folder import RunInfo, is_finished
 
 DECOUPLED_DIR = REPO_ROOT / "decoupled"
 sys.path.insert(0, str(DECOUPLED_DIR))  # its three files import each other by name, as when run as a script
@@ -221,7 +221,7 @@ def test_it_learns_the_toy_task_and_leaves_a_run_the_toolkit_reads(cls_run, data
 @pytest.mark.parametrize("variant", ["fp32", "onnx"])
 @pytest.mark.parametrize("run_name", ["cls_run", "mean_run"])
 def test_predictor_gives_the_probabilities_of_predictions_csv(request, data, run_name, variant):
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     run = request.getfixturevalue(run_name)
     predictor = Predictor.from_run(run, variant=variant)
@@ -333,7 +333,7 @@ def test_frozen_lower_layers_keep_their_pretrained_weights(data, tiny_model, tmp
 def test_layer_lr_decay_slows_each_layer_down_from_the_top(tiny_model):
     """--layer_lr_decay 0.5: the head at the learning rate, the top layer at half, the next at a quarter,
     the embeddings slowest."""
-    from textclf.training import layer_depths
+    from textclf.training.trainer import layer_depths
 
     model = modeling.DecoupledClassifier.from_encoder(str(tiny_model), list(LABELS))
     layers = model.config.encoder.num_hidden_layers
@@ -535,8 +535,8 @@ def test_calibrate_and_tune_threshold_write_calibration_json_that_the_predictor_
     calibration is measured on the validation predictions and written to calibration.json; the test
     predictions apply it, and so does the Predictor (the demo, a Space). Without the flags it is measured
     and written but applies nothing."""
-    from textclf.calibration import Calibration, read_calibration
-    from textclf.predictor import Predictor
+    from textclf.runs.calibration import Calibration, read_calibration
+    from textclf.serving.predictor import Predictor
 
     plain = train(data, tmp_path / "plain", tiny_model, "--num_train_epochs", "2")
     run = train(data, tmp_path / "calibrated", tiny_model, "--num_train_epochs", "2",

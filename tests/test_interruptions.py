@@ -25,8 +25,8 @@ from conftest import REPO_ROOT, run_classification, sentiment_rows, write_csv
 from textclf import UserInputError
 from textclf.faults import KILL_AT
 from textclf.hardware import fast_precision
-from textclf.preparation import incomplete_reason
-from textclf.runs import PREDICTION_CHUNKS, PROGRESS, RunInfo, finished_runs, resolve_run, unfinished_reason
+from textclf.data.preparation import incomplete_reason
+from textclf.runs.folder import PREDICTION_CHUNKS, PROGRESS, RunInfo, finished_runs, resolve_run, unfinished_reason
 
 KILLED = -signal.SIGKILL
 # The files an uninterrupted run is compared with; probabilities are written with 6 decimals.
@@ -292,7 +292,7 @@ def test_preparation_killed_anywhere_never_leaves_a_folder_that_counts_as_prepar
 @cache
 def machine_precision() -> str:
     """The script's PRECISION=auto answer, asked once: the runs a test compares train in one precision (a
-    resumed run may change precision, with a warning: textclf.progress.MAY_CHANGE_ON_RESUME)."""
+    resumed run may change precision, with a warning: textclf.runs.progress.MAY_CHANGE_ON_RESUME)."""
     return fast_precision()
 
 
@@ -335,7 +335,7 @@ def test_tweets_script_prepares_a_half_prepared_folder_again_and_continues_a_kil
 
 
 def test_what_the_task_scripts_pass_to_continue_or_start_again(tmp_path, caplog):
-    from textclf.progress import script_flags, write_progress
+    from textclf.runs.progress import script_flags, write_progress
 
     with caplog.at_level(logging.INFO):
         assert script_flags(tmp_path / "new", overwrite=False) == ["--overwrite_output_dir"]
@@ -354,7 +354,7 @@ def test_what_the_task_scripts_pass_to_continue_or_start_again(tmp_path, caplog)
 
 def test_precision_auto_continues_an_interrupted_run_in_the_precision_it_started_in(tmp_path, monkeypatch):
     import textclf.hardware
-    from textclf.progress import script_precision, write_progress
+    from textclf.runs.progress import script_precision, write_progress
 
     monkeypatch.setattr(textclf.hardware, "fast_precision", lambda: "fp32")  # what the machine answers today
     interrupted = tmp_path / "interrupted"
@@ -374,7 +374,7 @@ def test_precision_auto_continues_an_interrupted_run_in_the_precision_it_started
 def test_checkpoints_by_the_clock_wait_for_the_interval_and_not_for_the_end_of_an_epoch(tmp_path, monkeypatch):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from textclf import resume
+    from textclf.training import resume
 
     now = [0.0]
     monkeypatch.setattr(resume.time, "monotonic", lambda: now[0])
@@ -410,8 +410,8 @@ def fake_run(run_dir: Path, finished: bool = True) -> Path:
 
 
 def test_readers_skip_unfinished_runs_and_say_why(tmp_path, caplog):
-    from textclf.comparison import load_run
-    from textclf.splits import summary_table
+    from textclf.reports.comparison import load_run
+    from textclf.reports.splits import summary_table
 
     experiments = tmp_path / "experiments"
     done = fake_run(experiments / "done")
@@ -470,7 +470,7 @@ def checkpoint(run_dir: Path, step: int, complete: bool = True) -> Path:
 
 
 def test_where_training_starts(tmp_path, caplog):
-    from textclf.progress import mark_trained, plan_training, write_progress
+    from textclf.runs.progress import mark_trained, plan_training, write_progress
 
     settings = {"learning_rate": 2e-3, "bf16": False}
     fresh = plan_training(tmp_path / "new", settings, overwrite=False, resume_from_checkpoint=None)

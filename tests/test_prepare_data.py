@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from prepare_data import main
-from textclf.corpora import unescape_ag_news
-from textclf.preparation import looks_categorical, stratified_split, word_length_percentiles
+from textclf.data.corpora import unescape_ag_news
+from textclf.data.preparation import looks_categorical, stratified_split, word_length_percentiles
 
 ROOT = Path(__file__).resolve().parents[1]
 

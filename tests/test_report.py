@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
-from textclf.report import learning_curve_points, main, validation_metrics
+from textclf.reports.report import learning_curve_points, main, validation_metrics
 
 
 def test_binary_metrics_and_confusion_matrix():

@@ -26,7 +26,7 @@ from conftest import (
     write_jsonl,
 )
 
-from textclf.runs import RunInfo
+from textclf.runs.folder import RunInfo
 
 
 def handout_command(model: str, metric: str = "accuracy") -> list[str]:
@@ -328,7 +328,7 @@ def test_legacy_arguments_from_older_tutorials_are_accepted(tmp_path, tiny_model
 def test_predictions_stay_with_their_rows_when_training_groups_by_length(tmp_path, tiny_model):
     """The scripts train with --train_sampling_strategy group_by_length; transformers then also reads
     evaluation rows grouped by length, in a shuffled order, and returned predictions in that order."""
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     rows = sentiment_rows(200, seed=5, labels=("negative", "positive"))
     for index, row in enumerate(rows):  # a few lengths, many rows of each: ties are what got shuffled
@@ -411,7 +411,7 @@ def test_head_tail_truncation_keeps_the_verdict_at_the_end_of_long_texts(tmp_pat
     way as the run did."""
     from conftest import FILLER_WORDS
 
-    from textclf.predictor import Predictor
+    from textclf.serving.predictor import Predictor
 
     rows = sentiment_rows(320, seed=4, labels=("negative", "positive"))
     for row in rows:

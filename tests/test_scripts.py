@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 
-from textclf.runs import RunInfo
+from textclf.runs.folder import RunInfo
 from textclf.tasks import PROTOCOL
 
 pytestmark = pytest.mark.slow  # end to end: each test trains a model through a script
@@ -31,7 +31,7 @@ def run_script(name: str, tmp_path, tiny_model, raw_dir, **overrides) -> subproc
 
 
 def assert_analysis_sections(report: str, task_section: str) -> None:
-    """The report's analysis of the validation predictions (textclf.analysis), as every task script makes it."""
+    """The report's analysis of the validation predictions (textclf.reports.analysis), as every task script makes it."""
     for section in ("## Analysis of the validation predictions", "### Most confident errors", task_section,
                     "### Reliability", "### Calibration", "| validation, cross-fitted | as trained |", "### Token explanations"):
         assert section in report, section

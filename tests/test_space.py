@@ -53,8 +53,8 @@ def front_matter(readme: Path) -> dict:
 def test_space_folder_has_app_model_metrics_and_pinned_requirements(space):
     files = {str(path.relative_to(space)) for path in space.rglob("*") if path.is_file()}
     run = f"experiments/{RUN_NAME}"
-    assert {"app.py", "README.md", "requirements.txt", "textclf/__init__.py", "textclf/predictor.py",
-            "textclf/runs.py", f"{run}/config.json", f"{run}/model.safetensors", f"{run}/tokenizer.json",
+    assert {"app.py", "README.md", "requirements.txt", "textclf/__init__.py", "textclf/serving/predictor.py",
+            "textclf/runs/folder.py", f"{run}/config.json", f"{run}/model.safetensors", f"{run}/tokenizer.json",
             f"{run}/tokenizer_config.json", f"{run}/run_info.json", f"{run}/validation_metrics.json",
             f"{run}/examples.json"} <= files
     assert (space / "app.py").read_bytes() == (REPO_ROOT / "app.py").read_bytes()
@@ -79,14 +79,14 @@ def test_space_carries_every_toolkit_module_the_app_imports_and_nothing_left_out
 
     bundled = {str(path.relative_to(space)) for path in (space / "textclf").rglob("*.py")}
     assert "textclf/markdown.py" in bundled  # imported by explain.py; the file a hand-kept list once missed
-    assert {"textclf/__init__.py", "textclf/predictor.py", "textclf/explain.py", "textclf/calibration.py"} <= bundled
+    assert {"textclf/__init__.py", "textclf/serving/predictor.py", "textclf/serving/explain.py", "textclf/runs/calibration.py"} <= bundled
     # Left out by design: the reader of the run's validation file behind the int8 accuracy check, which a Space
     # (no data) cannot run; the Predictor imports it in a try and serves the unquantized export without it.
-    assert set(build_space.LEFT_OUT_OF_SPACE) == {"textclf.data_files"}
-    assert "textclf/data_files.py" not in bundled
+    assert set(build_space.LEFT_OUT_OF_SPACE) == {"textclf.runs.data_files"}
+    assert "textclf/runs/data_files.py" not in bundled
     # ...and no training code, data loading or reports: nothing of the Trainer's side reaches the Space.
-    assert not bundled & {"textclf/training.py", "textclf/data.py", "textclf/arguments.py", "textclf/audit.py",
-                          "textclf/analysis.py", "textclf/report.py"}
+    assert not bundled & {"textclf/training/trainer.py", "textclf/data/loading.py", "textclf/training/arguments.py", "textclf/audit/checks.py",
+                          "textclf/reports/analysis.py", "textclf/reports/report.py"}
     for path in bundled:
         assert (space / path).read_bytes() == (REPO_ROOT / path).read_bytes(), path
 
@@ -96,17 +96,16 @@ def test_bundle_follows_imports_inside_functions_and_relative_ones(tmp_path, mon
     import build_space
 
     script = tmp_path / "app.py"
-    script.write_text("def serve():\n    from textclf.explain import explain\n    import textclf.tables as tables\n")
+    script.write_text("def serve():\n    from textclf.serving.explain import explain\n    import textclf.tables as tables\n")
     files = {str(path.relative_to(REPO_ROOT)) for path in build_space.toolkit_files_imported_by([script])}
-    assert {"textclf/__init__.py", "textclf/explain.py", "textclf/markdown.py", "textclf/predictor.py",
+    assert {"textclf/__init__.py", "textclf/serving/explain.py", "textclf/markdown.py", "textclf/serving/predictor.py",
             "textclf/tables.py", "textclf/tokenization.py"} <= files
-    assert "textclf/data_files.py" not in files  # imported inside predictor.py, left out by design
+    assert "textclf/runs/data_files.py" not in files  # imported inside predictor.py, left out by design
     monkeypatch.setattr(build_space, "LEFT_OUT_OF_SPACE", {})
-    assert "textclf/data_files.py" in {str(path.relative_to(REPO_ROOT))
-                                       for path in build_space.toolkit_files_imported_by([script])}
+    assert "textclf/runs/data_files.py" in {str(path.relative_to(REPO_ROOT))
+                                            for path in build_space.toolkit_files_imported_by([script])}
 
-    package = REPO_ROOT / "textclf"
-    assert build_space.imported_modules(package / "explain.py") >= {"textclf.markdown", "textclf.markdown.escape_markdown"}
+    assert build_space.imported_modules(REPO_ROOT / "textclf" / "serving" / "explain.py") >= {"textclf.markdown", "textclf.markdown.escape_markdown"}
     relative = tmp_path / "relative.py"
     relative.write_text("from . import markdown\nfrom .runs import RunInfo\n")
     monkeypatch.setattr(build_space, "REPO_ROOT", tmp_path.parent)

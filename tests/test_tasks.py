@@ -64,7 +64,7 @@ def write_raw_sentences(raw) -> None:
 
 
 def test_every_task_names_a_loader_that_exists_and_a_script():
-    from textclf import corpora
+    from textclf.data import corpora
 
     for task in TASKS.values():
         assert callable(getattr(corpora, task.loader)), task.name

@@ -11,14 +11,14 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
 import run_classification
 from textclf import UserInputError
-from textclf.arguments import translate_legacy_arguments
-from textclf.data import join_text_columns, load_data_file, resolve_text_columns, unescape_delimiter
-from textclf.labels import build_label_list, infer_task, normalize_labels, sort_labels
-from textclf.metrics import load_metric, metric_compute_kwargs, resolve_metric
-from textclf.offline import resolve_model_name_or_path
+from textclf.training.arguments import translate_legacy_arguments
+from textclf.data.loading import join_text_columns, load_data_file, resolve_text_columns, unescape_delimiter
+from textclf.data.labels import build_label_list, infer_task, normalize_labels, sort_labels
+from textclf.training.metrics import load_metric, metric_compute_kwargs, resolve_metric
+from textclf.models.offline import resolve_model_name_or_path
 from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL, logits_to_predictions
 from textclf.tokenization import tokenize
-from textclf.training import leave_process_group
+from textclf.training.trainer import leave_process_group
 
 
 def test_delimiter_escapes_typed_in_a_shell_mean_what_the_user_meant():
@@ -143,7 +143,7 @@ def test_legacy_arguments_are_translated():
     translate = translate_legacy_arguments
     assert translate(["--save_safetensors", "--do_train"]) == ["--do_train"]
     assert translate(["--save_safetensors", "True", "--do_train"]) == ["--do_train"]
-    # --overwrite_output_dir means what it meant in transformers 4.x again (textclf/resume.py): passed on.
+    # --overwrite_output_dir means what it meant in transformers 4.x again (textclf/training/resume.py): passed on.
     assert translate(["--overwrite_output_dir", "True", "--do_train"]) == ["--overwrite_output_dir", "True", "--do_train"]
     assert translate(["--evaluation_strategy=epoch"]) == ["--eval_strategy=epoch"]
     assert translate(["--group_by_length"]) == ["--train_sampling_strategy", "group_by_length"]

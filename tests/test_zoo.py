@@ -18,8 +18,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from textclf import UserInputError, zoo
-from textclf.offline import (
+from textclf import UserInputError
+from textclf.models import zoo
+from textclf.models.offline import (
     MODELS_DIR_VARIABLE,
     ZOO_MODELS,
     available_offline_models,
@@ -61,7 +62,7 @@ def test_converted_onnx_model_matches_onnxruntime_and_a_wrong_transpose_is_caugh
 
 
 def test_setup_builds_a_complete_directory_once_then_skips(models_dir, onnx_path, caplog):
-    caplog.set_level("INFO", logger="textclf.zoo")
+    caplog.set_level("INFO", logger="textclf.models.zoo")
     directory = zoo.set_up("minilm-l3")
     facts = json.loads((directory / "ZOO.json").read_text())
     assert facts["layers"] == 3 and facts["hidden_size"] == 384 and facts["architecture"] == "BertModel"

@@ -1,6 +1,16 @@
-"""Helpers behind run_classification.py: data loading, labels, metrics and offline model lookup.
+"""The toolkit's library, one subpackage per stage of the pipeline, imports running one way (later
+stages import earlier ones, never the other way):
 
-Everything here raises `UserInputError` for problems the user can fix (a missing file, an unknown
+    data/      preparing data: raw public data sets, train/validation/test splits, labels, loading
+    models/    pretrained models offline: model lookup, the model zoo
+    runs/      the run folder: its files, interrupted runs, predictions, calibration, scores
+    training/  arguments, metrics, the Trainer's helpers, resuming, the TF-IDF baseline
+    serving/   the Predictor and token explanations (what a Space carries)
+    audit/     checks of a prepared folder, suspected label errors, cleaning
+    reports/   what a person reads: report.md, its analysis, audit.md, comparisons, five-split summaries
+
+and small shared modules here at the top (tasks, tables, problem_types, hardware, ...), which import
+no stage. Everything raises `UserInputError` for problems the user can fix (a missing file, an unknown
 column, an unreachable hub); the command-line entry points turn it into a one-line `error:` message.
 """
 
@@ -10,6 +20,8 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+# The checkout the library runs from (installed editable): the entry points, local_metrics/, models/, bench/.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a shell reports for a command stopped by Ctrl-C (128 + SIGINT); scripts and CI rely on it.
 INTERRUPTED_EXIT_CODE = 130
 # Libraries that write through their own I/O layer (safetensors, torch.save) report a full disk in words.

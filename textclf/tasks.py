@@ -1,7 +1,7 @@
 """The tasks the scripts train: the one table of everything task-specific.
 
 A task is a public data set and the default way to learn it: the function that reads its raw files
-(in textclf/corpora.py) and its name on the Hugging Face Hub, what prepare_data.py needs and allows
+(in textclf/data/corpora.py) and its name on the Hugging Face Hub, what prepare_data.py needs and allows
 for it, the columns a model reads, the label column, the metric it is judged by, readable class
 names, and the budget and split of the model comparison. prepare_data.py, the task scripts
 (scripts/lib/run_task.sh), repeat_splits.sh and compare_models.sh all read it from here; the shell
@@ -41,7 +41,7 @@ class ComparisonBudget:
 class Task:
     name: str  # prepare_data.py --task, data/<name>/
     script: str  # what trains it with the default recipe
-    loader: str  # the function of textclf/corpora.py that reads the raw files: loader(raw_dir, task, carve_from_test)
+    loader: str  # the function of textclf/data/corpora.py that reads the raw files: loader(raw_dir, task, carve_from_test)
     text_columns: str  # of the prepared files, as --text_column_names takes them
     label_column: str
     metric: str  # what the task is judged by (--metric_name): Kaggle's F1 of the disaster class for tweets
@@ -52,7 +52,7 @@ class Task:
     hub_dataset: str = ""  # its name for datasets.load_dataset (prepare_data.py --from_hub); "": not offered
     can_carve_from_test: bool = False  # prepare_data.py --carve_from_test: every split cut from the official test file
     # Readable names for the label values of the prepared files (run_classification.py --class_names);
-    # empty: the values are names already. Kaggle's submission keeps the values (textclf.report).
+    # empty: the values are names already. Kaggle's submission keeps the values (textclf.reports.report).
     class_names: dict[str, str] = field(default_factory=dict, hash=False)
 
     def describe_comparison_split(self, data_dir: Path | None = None) -> str:

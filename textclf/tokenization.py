@@ -1,5 +1,5 @@
 """Turning texts into model inputs the same way in training (run_classification.py) and serving
-(textclf.predictor, also inside a Space, so this module needs nothing beyond a tokenizer)."""
+(textclf.serving.predictor, also inside a Space, so this module needs nothing beyond a tokenizer)."""
 
 from __future__ import annotations
 

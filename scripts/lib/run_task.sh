@@ -16,8 +16,8 @@ TEXT_COLUMNS=${TEXT_COLUMNS:-$TASK_TEXT_COLUMNS}
 CLASS_NAMES=${CLASS_NAMES-$TASK_CLASS_NAMES}  # the task's readable class names (tweets: "disaster", "not disaster"); empty: none
 PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}  # empty: none
 
-# Complete only with its PROTOCOL.txt, which prepare_data.py writes last (textclf/preparation.py).
-if ! python -m textclf.preparation is-complete "$DATA_DIR"; then
+# Complete only with its PROTOCOL.txt, which prepare_data.py writes last (textclf/data/preparation.py).
+if ! python -m textclf.data.preparation is-complete "$DATA_DIR"; then
   if [ -z "$RAW_DIR" ]; then
     for candidate in "data/raw/$TASK" "../shared/data/$TASK"; do
       if [ -d "$candidate" ]; then RAW_DIR=$candidate; break; fi
@@ -47,20 +47,20 @@ if [ -n "$CLASS_NAMES" ]; then optional+=(--class_names "$CLASS_NAMES"); fi
 if [ -n "${FREEZE_LOWER_LAYERS:-}" ]; then optional+=(--freeze_lower_layers "$FREEZE_LOWER_LAYERS"); fi
 
 # An interrupted run continues where it stopped; a finished one (or OVERWRITE=1) starts again from
-# scratch with --overwrite_output_dir (textclf/progress.py).
+# scratch with --overwrite_output_dir (textclf/runs/progress.py).
 overwrite=()
 if [ "${OVERWRITE:-}" = 1 ]; then overwrite=(--overwrite); fi
-resume=$(python -m textclf.progress flags "$OUTPUT_DIR" "${overwrite[@]}")
+resume=$(python -m textclf.runs.progress flags "$OUTPUT_DIR" "${overwrite[@]}")
 read -ra resume_flags <<< "$resume"
 
 # The precision this machine computes fast (textclf/hardware.py); an interrupted run continues in the
 # precision it started in.
 PRECISION=$(python -m textclf.hardware resolve "$PRECISION" "$BF16")
-if [ "$PRECISION" = auto ]; then PRECISION=$(python -m textclf.progress precision "$OUTPUT_DIR" "${overwrite[@]}"); fi
+if [ "$PRECISION" = auto ]; then PRECISION=$(python -m textclf.runs.progress precision "$OUTPUT_DIR" "${overwrite[@]}"); fi
 BF16=$([ "$PRECISION" = bf16 ] && echo true || echo false)
 FP16=$([ "$PRECISION" = fp16 ] && echo true || echo false)
 
-# The resolved settings: printed here, and written into the run's report.md (textclf/runs.py reads them).
+# The resolved settings: printed here, and written into the run's report.md (textclf/runs/folder.py reads them).
 TEXTCLF_SCRIPT_SETTINGS=$(for name in "${SCRIPT_SETTINGS[@]}" CLASS_NAMES PREPARE_FLAGS DECOUPLED_FLAGS; do
   printf '%s=%s\n' "$name" "${!name-}"; done)
 export TEXTCLF_SCRIPT_SETTINGS

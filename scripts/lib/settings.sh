@@ -36,7 +36,7 @@ TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (textclf/tasks.py); 
 # experiments/<task>-<model>[-decoupled]; ag_news runs are named agnews-<model>.
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/${TASK//_/}-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
 
-# Every setting a run is made with, printed at its start and written into its report.md (textclf/runs.py).
+# Every setting a run is made with, printed at its start and written into its report.md (textclf/runs/folder.py).
 SCRIPT_SETTINGS=(TASK MODEL EPOCHS LR BATCH_SIZE WARMUP_STEPS MAX_SEQ_LENGTH TRUNCATION_TAIL_TOKENS MAX_TRAIN_SAMPLES
   MAX_EVAL_SAMPLES FREEZE_LOWER_LAYERS TRAINER LAUNCHER SEED PRECISION OPTIM SAMPLING EVAL_BATCH_SIZE EVAL_STRATEGY
   LOGGING_STEPS SAVE_STRATEGY SAVE_EVERY_MINUTES OVERWRITE CALIBRATE TUNE_THRESHOLD RAW_DIR DATA_DIR CLEAN TEXT_COLUMNS

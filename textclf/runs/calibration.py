@@ -13,7 +13,7 @@ and scored on the held-out one. What is saved and applied to the test prediction
 fitted on all validation rows (its own score on them would flatter it, so it is never reported).
 
 run_classification.py measures this on every evaluated single-label run and writes calibration.json
-(textclf.runs.CALIBRATION); it is applied (predictions.csv, submission.csv, the Predictor, the demo)
+(textclf.runs.folder.CALIBRATION); it is applied (predictions.csv, submission.csv, the Predictor, the demo)
 only when asked: --calibrate_temperature, --tune_threshold. Serving needs only numpy (the Predictor,
 also inside a Space); fitting imports scipy and scikit-learn.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from textclf.problem_types import SINGLE_LABEL, logits_to_predictions, logits_to_probabilities
-from textclf.runs import CALIBRATION, read_optional_json, write_json_atomically
+from textclf.runs.folder import CALIBRATION, read_optional_json, write_json_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def measure_calibration(logits: np.ndarray, label_ids: np.ndarray, labels: list[
     """calibration.json's content for a run's validation logits: each way of calibrating, cross-fitted
     and scored next to the model as trained, and what is applied. None when a class has fewer
     validation rows than two folds need (then nothing is applied either)."""
-    from textclf.scores import decision_scores
+    from textclf.runs.scores import decision_scores
 
     logits = np.asarray(logits, dtype=np.float64)
     label_ids = np.asarray(label_ids).astype(int)

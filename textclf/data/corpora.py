@@ -3,7 +3,7 @@
 Kaggle's Disaster Tweets, IMDB (CSV or the original aclImdb folders), AG News (the original
 headerless CSVs, with their escapes), any CSV/JSON files, and the Hugging Face Hub's copies. Each
 loader returns a `TaskData`: a labelled pool and, where there is one, the official test split.
-textclf.preparation cleans and splits it; prepare_data.py is the command line.
+textclf.data.preparation cleans and splits it; prepare_data.py is the command line.
 
 AG News escapes
 ---------------

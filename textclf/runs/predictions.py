@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 
-from textclf.calibration import Calibration
 from textclf.problem_types import REGRESSION, prediction_names
+from textclf.runs.calibration import Calibration
 
 ID_COLUMN = "id"
 

@@ -14,7 +14,7 @@ to resume is refused. On top of that:
   chunks and progress.json are deleted before its run_info.json is marked finished.
 
 This module imports nothing heavy; the task scripts ask it what to do:
-    python -m textclf.progress flags OUTPUT_DIR [--overwrite]
+    python -m textclf.runs.progress flags OUTPUT_DIR [--overwrite]
 prints --overwrite_output_dir when OUTPUT_DIR holds nothing to continue (then run_classification.py
 starts afresh, even over a finished run), and nothing when an interrupted run can continue.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from textclf import UserInputError, exit_code_of
-from textclf.runs import (
+from textclf.runs.folder import (
     CHECKPOINT_PREFIX,
     PREDICTION_CHUNKS,
     PROGRESS,
@@ -262,7 +262,7 @@ def script_precision(output_dir: Path, overwrite: bool) -> str:
 
 def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3) or argv[0] not in ("flags", "precision") or argv[2:] not in ([], ["--overwrite"]):
-        raise UserInputError("usage: python -m textclf.progress {flags,precision} OUTPUT_DIR [--overwrite]")
+        raise UserInputError("usage: python -m textclf.runs.progress {flags,precision} OUTPUT_DIR [--overwrite]")
     output_dir, overwrite = Path(argv[1]), argv[2:] == ["--overwrite"]
     if argv[0] == "flags":
         print(" ".join(script_flags(output_dir, overwrite)))

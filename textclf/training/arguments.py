@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 # Arguments of older transformers that tutorials still show; transformers 5 rejects them.
 RENAMED_ARGUMENTS = {"--evaluation_strategy": "--eval_strategy", "--no_cuda": "--use_cpu"}
-# (--overwrite_output_dir, also removed, is run_classification's own again: textclf/resume.py.)
+# (--overwrite_output_dir, also removed, is run_classification's own again: textclf/training/resume.py.)
 REMOVED_FLAGS = {
     "--save_safetensors": "transformers 5 always saves safetensors",
     "--logging_dir": "transformers 5 dropped it; loggers choose their own folder",

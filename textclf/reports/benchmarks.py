@@ -13,8 +13,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from textclf.offline import REPO_ROOT
-from textclf.runs import ALL_RESULTS, RunInfo, read_json
+from textclf import REPO_ROOT
+from textclf.runs.folder import ALL_RESULTS, RunInfo, read_json
 
 logger = logging.getLogger(__name__)
 

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from textclf import UserInputError
+from textclf import REPO_ROOT, UserInputError
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Where scripts/setup_models.sh (textclf.zoo) materialises the model zoo, one directory per alias.
+# Where scripts/setup_models.sh (textclf.models.zoo) materialises the model zoo, one directory per alias.
 MODELS_DIR = REPO_ROOT / "models"
 MODELS_DIR_VARIABLE = "TEXTCLF_MODELS_DIR"  # overrides MODELS_DIR, e.g. a temporary directory in tests
-ZOO_MARKER = "ZOO.json"  # written last by textclf.zoo: a zoo directory without it is not complete
+ZOO_MARKER = "ZOO.json"  # written last by textclf.models.zoo: a zoo directory without it is not complete
 HUB_PROBE_TIMEOUT_SECONDS = 5.0
 
 

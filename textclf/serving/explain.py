@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from textclf.calibration import Calibration
 from textclf.markdown import escape_markdown
-from textclf.predictor import Predictor
+from textclf.runs.calibration import Calibration
+from textclf.serving.predictor import Predictor
 
 MAX_SEGMENTS = 48
 # In words, a word "pushed" the prediction when its effect is at least this share of the largest one.

@@ -9,9 +9,9 @@ model comparisons.
 A model is built in models/.<alias>.partial/ and moved into place with ZOO.json written last, so an
 interrupted run never leaves a directory that looks complete; the next run starts that model again.
 
-    python -m textclf.zoo [ALIAS ...]                     # set up these models (all when none)
-    python -m textclf.zoo --missing-packages [ALIAS ...]  # the pinned packages they still need
-    python -m textclf.zoo --aliases                       # every alias, on one line
+    python -m textclf.models.zoo [ALIAS ...]                     # set up these models (all when none)
+    python -m textclf.models.zoo --missing-packages [ALIAS ...]  # the pinned packages they still need
+    python -m textclf.models.zoo --aliases                       # every alias, on one line
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from textclf import UserInputError, exit_code_of
-from textclf.offline import (
-    REPO_ROOT,
+from textclf import REPO_ROOT, UserInputError, exit_code_of
+from textclf.models.offline import (
     ZOO_MARKER,
     ZOO_MODELS,
     ZooModel,
@@ -599,7 +598,7 @@ def set_up(alias: str) -> Path:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     aliases = [model.alias for model in ZOO_MODELS]
     parser = argparse.ArgumentParser(
-        prog="python -m textclf.zoo",
+        prog="python -m textclf.models.zoo",
         description="Set up the model zoo in models/<alias>/ (or $TEXTCLF_MODELS_DIR). "
         "Run it through scripts/setup_models.sh, which installs the packages first.",
     )

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclf.audit import ENCODING_DEBRIS, Findings, PreparedData, check_replaceable, publish_directory
-from textclf.label_issues import LabelIssueRanking, plot_label_quality
+from textclf.audit.checks import ENCODING_DEBRIS, Findings, PreparedData, check_replaceable, publish_directory
+from textclf.audit.label_issues import LabelIssueRanking, plot_label_quality
 from textclf.markdown import table_cell
-from textclf.report import markdown_table
+from textclf.reports.report import markdown_table
 from textclf.tasks import PREPARED_SPLITS
 
 logger = logging.getLogger(__name__)

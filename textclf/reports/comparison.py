@@ -4,8 +4,8 @@
 run_classification.py or tfidf_baseline.py each) and ROOT/<task>/task.json (which rows every
 model of the task was trained and scored on, and the budget). Two commands:
 
-    python -m textclf.comparison subsets --task_dir ROOT/imdb --train_file ... --eval_file ... ...
-    python -m textclf.comparison report ROOT      # writes ROOT/comparison.md and ROOT/comparison.png
+    python -m textclf.reports.comparison subsets --task_dir ROOT/imdb --train_file ... --eval_file ... ...
+    python -m textclf.reports.comparison report ROOT      # writes ROOT/comparison.md and ROOT/comparison.png
 
 `subsets` writes the rows once per task (seeded, stratified by label), so every model sees exactly
 the same ones; run again with the same settings it reuses them, with other settings it refuses,
@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from textclf import UserInputError, exit_code_of
-from textclf.report import markdown_table
-from textclf.runs import (
+from textclf.reports.report import markdown_table
+from textclf.runs.folder import (
     ALL_RESULTS,
     RUN_INFO,
     WEIGHT_FILES,
@@ -49,7 +49,7 @@ COMPARISON_REPORT, COMPARISON_CHART = "comparison.md", "comparison.png"
 def stratified_rows(table: pd.DataFrame, label_column: str, rows: int | None, seed: int) -> pd.DataFrame:
     """`rows` rows drawn with the seed, each label keeping its share; all rows when `rows` is None
     or not smaller than the table. The chosen rows keep their order in the file."""
-    from textclf.preparation import stratified_split
+    from textclf.data.preparation import stratified_split
 
     if rows is None or rows >= len(table):
         return table

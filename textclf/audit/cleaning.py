@@ -2,7 +2,7 @@
 
 Changing what a model is scored on would make its scores incomparable with every earlier run, so only
 train.csv changes. Two kinds of rows do:
-- rows that confident learning flags as mislabelled (textclf.label_issues) with a mislabel confidence
+- rows that confident learning flags as mislabelled (textclf.audit.label_issues) with a mislabel confidence
   (1 - the out-of-fold probability of the given label) above a threshold: dropped, or relabelled to
   the out-of-fold prediction;
 - copies of a (normalised) text whose labels disagree within the training split: merged into the first
@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from textclf import UserInputError
-from textclf.audit import PreparedData, check_replaceable, conflicting_duplicates, publish_directory
-from textclf.label_issues import LabelIssueRanking
+from textclf.audit.checks import PreparedData, check_replaceable, conflicting_duplicates, publish_directory
+from textclf.audit.label_issues import LabelIssueRanking
 from textclf.tasks import PROTOCOL
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ A laptop lid closed, Ctrl-C or the out-of-memory killer must not cost the whole 
 checkpoint every few minutes of wall time (`--save_every_minutes`, whatever the step time of the model
 and data), and evaluation and prediction save their logits a chunk of rows at a time
 (`--prediction_chunk_rows`): the same command, run again, continues from both (where to start:
-textclf/progress.py). The arguments are upstream's TrainingArguments plus these, and
+textclf/runs/progress.py). The arguments are upstream's TrainingArguments plus these, and
 `--overwrite_output_dir`, which transformers 5 removed and whose 4.x meaning is back.
 """
 
@@ -30,8 +30,8 @@ from transformers.trainer_utils import EvalPrediction, PredictionOutput, denumpi
 
 from textclf import is_disk_full
 from textclf.faults import KILL_AT, kill_point
-from textclf.runs import CHECKPOINT_PREFIX, PREDICTION_CHUNKS, TRANSFORMER_WEIGHT_FILES, write_json_atomically
-from textclf.training import InOrderEvaluationTrainer, length_order, predict_in_length_order
+from textclf.runs.folder import CHECKPOINT_PREFIX, PREDICTION_CHUNKS, TRANSFORMER_WEIGHT_FILES, write_json_atomically
+from textclf.training.trainer import InOrderEvaluationTrainer, length_order, predict_in_length_order
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ outputs.
 
 The files are written into a hidden folder beside the output and moved into place when complete,
 PROTOCOL.txt last: an interrupted or failed run (Ctrl-C, a kill, a full disk) never leaves a folder
-that looks prepared. `python -m textclf.preparation is-complete DIR` is how the scripts tell.
+that looks prepared. `python -m textclf.data.preparation is-complete DIR` is how the scripts tell.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from textclf import UserInputError, answer_about_directory, exit_code_of
-from textclf import corpora
-from textclf.corpora import CARVE_BANNER, TaskData, list_data_files, load_from_hub, load_user_files
+from textclf.data import corpora
+from textclf.data.corpora import CARVE_BANNER, TaskData, list_data_files, load_from_hub, load_user_files
 from textclf.faults import kill_point
 from textclf.missing import is_none_nan_or_blank
 from textclf.tables import one_line

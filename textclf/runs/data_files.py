@@ -13,7 +13,7 @@ import pandas as pd
 
 from textclf import UserInputError
 from textclf.missing import is_none_nan_blank_or_no_label
-from textclf.runs import RunInfo, find_data_file
+from textclf.runs.folder import RunInfo, find_data_file
 
 
 def label_value(value) -> str:
@@ -33,7 +33,7 @@ def validation_texts(run_dir: Path, info: RunInfo, table: pd.DataFrame) -> tuple
     drops the others), the first --max_eval_samples of them. The labels must agree row by row,
     else the rows are not the ones scored and no text is shown.
     """
-    from textclf.data import join_text_columns
+    from textclf.data.loading import join_text_columns
     from textclf.tables import read_table
 
     name = info.data_file("validation")

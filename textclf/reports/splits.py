@@ -1,6 +1,6 @@
 """Summarise scripts/repeat_splits.sh: the same recipe scored on several seeded validation splits.
 
-    python -m textclf.splits experiments/splits-tweets 42 1 2 3 4
+    python -m textclf.reports.splits experiments/splits-tweets 42 1 2 3 4
 prints, and writes to <root>/splits.md, one row per split (the model's scores and TF-IDF's) and their
 mean and standard deviation. A split whose runs have not finished is left out, with a line saying why.
 """
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from textclf import UserInputError, exit_code_of
-from textclf.runs import VALIDATION_METRICS, RunInfo, read_json, unfinished_reason
+from textclf.runs.folder import VALIDATION_METRICS, RunInfo, read_json, unfinished_reason
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def summary_table(root: Path, seeds: list[str]) -> str:
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
-        raise UserInputError("usage: python -m textclf.splits OUTPUT_ROOT SEED [SEED ...]")
+        raise UserInputError("usage: python -m textclf.reports.splits OUTPUT_ROOT SEED [SEED ...]")
     root = Path(argv[0])
     table = summary_table(root, argv[1:])
     (root / "splits.md").write_text(table, encoding="utf-8")

@@ -1,7 +1,7 @@
 """What a person reads after a run: validation metrics, a confusion matrix, learning curves, report.md.
 
 Built from the files the run left in its output directory (run_info.json, trainer_state.json,
-eval_predictions.csv, predictions.csv), so `python -m textclf.report RUN_DIR` rebuilds it.
+eval_predictions.csv, predictions.csv), so `python -m textclf.reports.report RUN_DIR` rebuilds it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from textclf import UserInputError, exit_code_of
-from textclf.analysis import analysis_section
-from textclf.calibration import Calibration
 from textclf.problem_types import MULTI_LABEL, REGRESSION
-from textclf.runs import (
+from textclf.reports.analysis import analysis_section
+from textclf.runs.calibration import Calibration
+from textclf.runs.folder import (
     ALL_RESULTS,
     EVAL_PREDICTIONS,
     LEARNING_CURVES,
@@ -31,7 +31,7 @@ from textclf.runs import (
     read_optional_json,
     write_json_atomically,
 )
-from textclf.scores import probability_scores
+from textclf.runs.scores import probability_scores
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def read_prediction_table(path: Path) -> pd.DataFrame:
 
 def write_run_report(run_dir: str | Path) -> Path:
     """Write validation (and test) metrics, confusion matrices, learning curves, submission.csv, the
-    analysis of the validation predictions (textclf.analysis) and report.md."""
+    analysis of the validation predictions (textclf.reports.analysis) and report.md."""
     run_dir = Path(run_dir)
     info = RunInfo.read(run_dir)
     state = read_optional_json(run_dir / TRAINER_STATE)

@@ -35,9 +35,9 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
-from textclf.calibration import Calibration
 from textclf.problem_types import REGRESSION, SINGLE_LABEL
-from textclf.runs import EVAL_PREDICTIONS, RunInfo, read_json, write_json_atomically
+from textclf.runs.calibration import Calibration
+from textclf.runs.folder import EVAL_PREDICTIONS, RunInfo, read_json, write_json_atomically
 from textclf.tables import one_line
 from textclf.tokenization import tokenize
 
@@ -259,7 +259,7 @@ def validation_rows(run_dir: Path) -> tuple[tuple[list[str], list[str]] | None, 
     try:  # the data readers: not in a Space's bundle, which carries no data either
         import pandas as pd
 
-        from textclf.data_files import validation_texts
+        from textclf.runs.data_files import validation_texts
     except ImportError as error:
         return None, f"cannot read data files here ({error})"
     table = pd.read_csv(table_path, dtype={"label": str}, keep_default_na=False).head(INT8_CHECK_ROWS)

@@ -3,7 +3,7 @@
 A model can only be as good as its labels and its evaluation can only be as honest as its split, so
 this finds what silently hurts both: exact and near duplicates, duplicates whose labels disagree, texts
 shared between splits, class balance, length outliers and encoding debris. Suspected label errors are
-ranked in textclf.label_issues, written up in textclf.audit_report; audit_data.py is the command line.
+ranked in textclf.audit.label_issues, written up in textclf.reports.audit_report; audit_data.py is the command line.
 
 Every split is read with every cell as a string, so a cleaned train.csv is written back unchanged
 apart from what the cleaning did.
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from textclf import UserInputError
-from textclf.data import join_text_columns, resolve_text_columns
-from textclf.predictions import ID_COLUMN
+from textclf.data.loading import join_text_columns, resolve_text_columns
+from textclf.runs.predictions import ID_COLUMN
 from textclf.tables import read_csv_file
 from textclf.tasks import PREPARED_SPLITS
 

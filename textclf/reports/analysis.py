@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from textclf import UserInputError
-from textclf.calibration import Calibration, read_calibration
-from textclf.data_files import validation_texts
 from textclf.markdown import table_cell
 from textclf.problem_types import SINGLE_LABEL
-from textclf.runs import PRECISION_RECALL, RELIABILITY, RunInfo, has_transformer_model
-from textclf.scores import RELIABILITY_BINS, expected_calibration_error, probability_table
+from textclf.runs.calibration import Calibration, read_calibration
+from textclf.runs.data_files import validation_texts
+from textclf.runs.folder import PRECISION_RECALL, RELIABILITY, RunInfo, has_transformer_model
+from textclf.runs.scores import RELIABILITY_BINS, expected_calibration_error, probability_table
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def words_list(words) -> str:
 
 def explanation_lines(run_dir: Path, truth, predicted, confidence, labels, texts) -> list[str]:
     """Token explanations of the surest errors and of a correct row of each class."""
-    from textclf.explain import explain_as_trained, markdown_highlight
+    from textclf.serving.explain import explain_as_trained, markdown_highlight
 
     if not has_transformer_model(run_dir):  # the report is written before the run is marked finished
         return []

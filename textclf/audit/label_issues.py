@@ -26,16 +26,16 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from textclf import UserInputError
-from textclf.baseline import TfidfSettings, build_pipeline
-from textclf.labels import sort_labels
-from textclf.offline import DEFAULT_MODEL
-from textclf.runs import TEST_PREDICTIONS
+from textclf import REPO_ROOT, UserInputError
+from textclf.data.labels import sort_labels
+from textclf.models.offline import DEFAULT_MODEL
+from textclf.runs.folder import TEST_PREDICTIONS
+from textclf.training.baseline import TfidfSettings, build_pipeline
 
 logger = logging.getLogger(__name__)
 
 OOF_MODELS = ("tfidf", "transformer")
-RUN_CLASSIFICATION = Path(__file__).resolve().parent.parent / "run_classification.py"
+RUN_CLASSIFICATION = REPO_ROOT / "run_classification.py"
 
 
 @dataclass

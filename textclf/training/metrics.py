@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textclf import UserInputError
-from textclf.offline import REPO_ROOT, hub_is_reachable
+from textclf import REPO_ROOT, UserInputError
+from textclf.models.offline import hub_is_reachable
 from textclf.problem_types import MULTI_LABEL, SINGLE_LABEL, logits_of, logits_to_predictions
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ take the names below and `RunInfo` from here. A run is finished when its run_inf
 trainers write it unfinished (the report reads it), then the report, then mark it finished as their
 very last write, so a run interrupted at any point never counts as finished. Readers skip unfinished
 runs and say why (`unfinished_reason`); an interrupted run continues with the same command
-(textclf/progress.py).
+(textclf/runs/progress.py).
 
 This module imports nothing heavy, so a Hugging Face Space can ship it next to app.py.
 """
@@ -42,14 +42,14 @@ SUBMISSION = "submission.csv"  # Kaggle's `id,<label column>`
 VALIDATION_METRICS = "validation_metrics.json"
 TEST_METRICS = "test_metrics.json"
 LEARNING_CURVES = "learning_curves.png"
-# The analysis of the validation predictions (textclf.analysis) and the calibration (textclf.calibration).
+# The analysis of the validation predictions (textclf.reports.analysis) and the calibration (textclf.runs.calibration).
 CALIBRATION = "calibration.json"  # temperature and decision threshold: measured, and whether applied
 PRECISION_RECALL = "precision_recall.png"  # binary: precision-recall curve and F1 against the threshold
 RELIABILITY = "reliability.png"  # reliability diagram
 # Written by build_space.py: a Space ships a few example texts instead of the data files.
 EXAMPLES_FILE = "examples.json"
 TRANSFORMER_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-# Left by an unfinished run so that the same command continues it (textclf/progress.py); removed when it finishes.
+# Left by an unfinished run so that the same command continues it (textclf/runs/progress.py); removed when it finishes.
 PROGRESS = "progress.json"  # the run's settings and whether training has finished
 PREDICTION_CHUNKS = "prediction_chunks"  # logits of evaluation and prediction, a chunk of rows at a time
 CHECKPOINT_PREFIX = "checkpoint"  # transformers' checkpoint-<step> folders (trainer_utils.PREFIX_CHECKPOINT_DIR)
