@@ -90,7 +90,7 @@ class RunRegistry:
         for run_dir in finished_runs(self.experiments_dir):
             if run_dir.resolve() == self.first_run.resolve():
                 continue
-            if RunInfo.read(run_dir).task == REGRESSION:
+            if RunInfo.read(run_dir).problem_type == REGRESSION:
                 logger.info("Not offering %s: a regression run has no classes to show", run_dir)
                 continue
             runs.setdefault(run_dir.name, run_dir)
@@ -247,7 +247,7 @@ def prediction_name(scores, predictor: Predictor) -> str:
     """The most probable class; for multi-label, every class at 0.5 or more, joined with `|`."""
     if pd.isna(scores).any():
         return ""
-    if predictor.task == MULTI_LABEL:
+    if predictor.problem_type == MULTI_LABEL:
         return "|".join(label for label, score in zip(predictor.labels, scores) if score >= 0.5)
     return predictor.labels[int(predictor.predicted_ids(scores[None])[0])]
 

@@ -91,7 +91,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def build_space(run_dir: Path, space_dir: Path, name: str, emoji: str) -> list[Path]:
     """Write the Space folder; returns its files."""
     info = RunInfo.read(run_dir)
-    if info.task == REGRESSION:
+    if info.problem_type == REGRESSION:
         raise UserInputError(f"{run_dir}: a regression run has no classes to show; publish a classification run")
     model_code = [run_dir / info.model_code] if info.has_model_code else []
     app_files = toolkit_files_imported_by([REPO_ROOT / APP, *model_code])

@@ -52,12 +52,12 @@ from textclf.data.labels import (
     encode_label,
     evaluation_split,
     every_row_labelled,
-    infer_task,
+    infer_problem_type,
     labels_of_trained_model,
+    problem_type_from_config,
     read_class_names,
     read_labels,
     rename_label_column,
-    task_from_config,
 )
 from textclf.data.loading import (
     SPLIT_OPTIONS,
@@ -501,33 +501,33 @@ def check_splits_and_text_columns(raw_datasets: datasets.DatasetDict, data_args:
 def decide_labels(raw_datasets: datasets.DatasetDict, data_args: DataTrainingArguments, do_train: bool, config,
                   sources: dict[str, str], names_of_values: dict[str, str] | None = None,
                   ) -> tuple[datasets.DatasetDict, str, list[str] | None, list[str]]:
-    """The task, the class list (None for regression) and the splits that have labels.
+    """The problem_type, the class list (None for regression) and the splits that have labels.
 
     Training takes the classes from the data; a trained model predicting or evaluating keeps its own.
     `names_of_values` (--class_names) renames label values of the data.
     """
     labelled_splits = rename_label_column(raw_datasets, data_args.label_column_name, sources)
     if labelled_splits:
-        task = infer_task(raw_datasets, labelled_splits, data_args.do_regression)
-        raw_datasets, class_names = read_labels(raw_datasets, task, labelled_splits, sources)
-        raw_datasets, class_names = apply_class_names(raw_datasets, task, labelled_splits, names_of_values or {},
+        problem_type = infer_problem_type(raw_datasets, labelled_splits, data_args.do_regression)
+        raw_datasets, class_names = read_labels(raw_datasets, problem_type, labelled_splits, sources)
+        raw_datasets, class_names = apply_class_names(raw_datasets, problem_type, labelled_splits, names_of_values or {},
                                                       class_names)
     else:
-        task, class_names = task_from_config(config), None
-    if task == REGRESSION:
+        problem_type, class_names = problem_type_from_config(config), None
+    if problem_type == REGRESSION:
         label_list = None
     elif do_train:
-        label_list = build_label_list(raw_datasets, task, labelled_splits, sources, class_names)
+        label_list = build_label_list(raw_datasets, problem_type, labelled_splits, sources, class_names)
     else:
-        label_list = labels_of_trained_model(config, raw_datasets, task, labelled_splits, sources)
+        label_list = labels_of_trained_model(config, raw_datasets, problem_type, labelled_splits, sources)
     config.num_labels = 1 if label_list is None else len(label_list)
-    config.problem_type = task
-    logger.info("setting problem type to %s", task.replace("_", " "))
+    config.problem_type = problem_type
+    logger.info("setting problem type to %s", problem_type.replace("_", " "))
     if label_list is not None:
         config.label2id = {label: i for i, label in enumerate(label_list)}
         config.id2label = {i: label for i, label in enumerate(label_list)}
         logger.info("Labels: %s", config.id2label)
-    return raw_datasets, task, label_list, labelled_splits
+    return raw_datasets, problem_type, label_list, labelled_splits
 
 
 def is_run(model_source: ResolvedModel) -> bool:
@@ -553,7 +553,7 @@ def class_names_of(data_args: DataTrainingArguments, model_source: ResolvedModel
 
 
 def decide_calibration(data_args: DataTrainingArguments, training_args: TrainingArguments, model_source: ResolvedModel,
-                       task: str, label_list: list[str] | None, metric_name: str,
+                       problem_type: str, label_list: list[str] | None, metric_name: str,
                        evaluation: PredictionOutput | None) -> tuple[Calibration, dict | None]:
     """What the test predictions apply, and the calibration.json to write (None: none).
 
@@ -565,7 +565,7 @@ def decide_calibration(data_args: DataTrainingArguments, training_args: Training
         logger.info("Using the calibration of %s (%s)", model_source.path, CALIBRATION)
         return Calibration.applied_in(model_source.path), read_calibration(model_source.path)
     asked = data_args.calibrate_temperature or data_args.tune_threshold
-    if evaluation is None or task != SINGLE_LABEL:
+    if evaluation is None or problem_type != SINGLE_LABEL:
         if asked:
             logger.warning("--calibrate_temperature and --tune_threshold need --do_eval on single-label classification: "
                            "nothing is applied")
@@ -576,15 +576,15 @@ def decide_calibration(data_args: DataTrainingArguments, training_args: Training
 
 
 def write_predictions(trainer: Trainer, path: str, prediction: PredictionOutput, dataset: datasets.Dataset,
-                      task: str, scored: bool, calibration: Calibration = Calibration()) -> list:
+                      problem_type: str, scored: bool, calibration: Calibration = Calibration()) -> list:
     """The table of one split's predictions (id, label when scored, prediction, probabilities), with
     the run's calibration applied (none for the validation rows it was measured on); returns the
     predicted names."""
     id2label = trainer.model.config.id2label
     if not trainer.is_world_process_zero():  # results are written once, by rank 0
-        return prediction_names(calibration.predictions(prediction.predictions, task), task, id2label)
+        return prediction_names(calibration.predictions(prediction.predictions, problem_type), problem_type, id2label)
     ids = dataset[ID_COLUMN] if ID_COLUMN in dataset.column_names else None
-    return write_logits(path, prediction.predictions, task, id2label, ids, prediction.label_ids if scored else None,
+    return write_logits(path, prediction.predictions, problem_type, id2label, ids, prediction.label_ids if scored else None,
                         calibration)
 
 
@@ -609,7 +609,7 @@ def capped_max_seq_length(data_args: DataTrainingArguments, tokenizer) -> int:
 
 
 def tokenize_splits(raw_datasets: datasets.DatasetDict, tokenizer, data_args: DataTrainingArguments,
-                    training_args: TrainingArguments, text_columns: list[str], task: str, label_to_id: dict | None,
+                    training_args: TrainingArguments, text_columns: list[str], problem_type: str, label_to_id: dict | None,
                     max_seq_length: int, tail_tokens: int) -> datasets.DatasetDict:
     """Every split tokenized (padded to max_seq_length only with --pad_to_max_length), labels as ids."""
     padding = "max_length" if data_args.pad_to_max_length else False
@@ -618,7 +618,7 @@ def tokenize_splits(raw_datasets: datasets.DatasetDict, tokenizer, data_args: Da
         texts = join_text_columns(examples, text_columns, data_args.text_column_delimiter)
         result = tokenize(tokenizer, texts, max_seq_length, tail_tokens, padding)
         if label_to_id is not None and LABEL in examples:
-            result[LABEL] = [encode_label(label, label_to_id, task) for label in examples[LABEL]]
+            result[LABEL] = [encode_label(label, label_to_id, problem_type) for label in examples[LABEL]]
         return result
 
     with training_args.main_process_first(desc="dataset map pre-processing"):
@@ -685,7 +685,7 @@ def train_and_save(trainer: Trainer, train_dataset: datasets.Dataset, resume: Re
     kill_point("train:trained")
 
 
-def evaluate_and_write(trainer: Trainer, eval_dataset: datasets.Dataset, task: str, model_dir: str) -> PredictionOutput:
+def evaluate_and_write(trainer: Trainer, eval_dataset: datasets.Dataset, problem_type: str, model_dir: str) -> PredictionOutput:
     """Validation metrics and predictions (eval_predictions.csv), in resumable chunks."""
     logger.info("*** Evaluate ***")
     output_dir = trainer.args.output_dir
@@ -696,18 +696,18 @@ def evaluate_and_write(trainer: Trainer, eval_dataset: datasets.Dataset, task: s
     trainer.log(metrics)
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
-    write_predictions(trainer, os.path.join(output_dir, EVAL_PREDICTIONS), evaluation, eval_dataset, task, scored=True)
+    write_predictions(trainer, os.path.join(output_dir, EVAL_PREDICTIONS), evaluation, eval_dataset, problem_type, scored=True)
     return evaluation
 
 
-def predict_and_write(trainer: Trainer, predict_dataset: datasets.Dataset, task: str, model_dir: str,
+def predict_and_write(trainer: Trainer, predict_dataset: datasets.Dataset, problem_type: str, model_dir: str,
             calibration: Calibration) -> int:
     """Test predictions (predictions.csv, predict_results.txt), scored when every row has a label;
     returns the number of rows predicted."""
     logger.info("*** Predict ***")
     output_dir = trainer.args.output_dir
     # A test file with a label on every row (IMDB's official test split) is scored too.
-    test_is_scored = LABEL in predict_dataset.features and every_row_labelled(predict_dataset, task)
+    test_is_scored = LABEL in predict_dataset.features and every_row_labelled(predict_dataset, problem_type)
     if LABEL in predict_dataset.features and not test_is_scored:
         predict_dataset = predict_dataset.remove_columns(LABEL)
     prediction = predict_in_chunks(trainer, predict_dataset, "test", output_dir, trainer.args.prediction_chunk_rows,
@@ -717,11 +717,11 @@ def predict_and_write(trainer: Trainer, predict_dataset: datasets.Dataset, task:
         metrics["test_samples"] = len(predict_dataset)
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
-    names = write_predictions(trainer, os.path.join(output_dir, TEST_PREDICTIONS), prediction, predict_dataset, task,
+    names = write_predictions(trainer, os.path.join(output_dir, TEST_PREDICTIONS), prediction, predict_dataset, problem_type,
                               scored=test_is_scored, calibration=calibration)
     if trainer.is_world_process_zero():
         output_predict_file = os.path.join(output_dir, PREDICT_RESULTS)
-        write_predict_results(output_predict_file, names, task)
+        write_predict_results(output_predict_file, names, problem_type)
         logger.info(f"Predict results saved at {output_predict_file} ({len(names)} rows)")
     return len(names)
 
@@ -760,14 +760,14 @@ def main(argv: list[str] | None = None) -> None:
     sources = {split: source_of(split, data_args.data_files()) for split in raw_datasets}
     text_columns = check_splits_and_text_columns(raw_datasets, data_args, training_args, sources)
 
-    # Labels: which task, which classes.
+    # Labels: which problem type, which classes.
     config = AutoConfig.from_pretrained(config_source.path, **hub_options(model_args))
     class_names = class_names_of(data_args, model_source, training_args.do_train)
-    raw_datasets, task, label_list, labelled_splits = decide_labels(
+    raw_datasets, problem_type, label_list, labelled_splits = decide_labels(
         raw_datasets, data_args, training_args.do_train, config, sources, class_names
     )
-    metric_name = data_args.metric_name or DEFAULT_METRICS[task]
-    metric = load_metric(metric_name, task, cache_dir=model_args.cache_dir)
+    metric_name = data_args.metric_name or DEFAULT_METRICS[problem_type]
+    metric = load_metric(metric_name, problem_type, cache_dir=model_args.cache_dir)
 
     tokenizer = AutoTokenizer.from_pretrained(
         tokenizer_source.path, use_fast=model_args.use_fast_tokenizer, **hub_options(model_args)
@@ -800,7 +800,7 @@ def main(argv: list[str] | None = None) -> None:
     max_seq_length = capped_max_seq_length(data_args, tokenizer)
     tail_tokens = truncation_tail_tokens(data_args, model_source)
     label_to_id = None if label_list is None else config.label2id
-    tokenized = tokenize_splits(raw_datasets, tokenizer, data_args, training_args, text_columns, task, label_to_id,
+    tokenized = tokenize_splits(raw_datasets, tokenizer, data_args, training_args, text_columns, problem_type, label_to_id,
                                 max_seq_length, tail_tokens)
     run_data = select_datasets(tokenized, data_args, training_args, labelled_splits)
 
@@ -810,7 +810,7 @@ def main(argv: list[str] | None = None) -> None:
         train_dataset=run_data.train,
         # Evaluation during training reports metrics only: longest rows first, which barely pad.
         eval_dataset=None if run_data.evaluation is None else run_data.evaluation.select(length_order(run_data.evaluation)),
-        compute_metrics=make_compute_metrics(metric, task, label_list),
+        compute_metrics=make_compute_metrics(metric, problem_type, label_list),
         preprocess_logits_for_metrics=logits_only,
         processing_class=tokenizer,
         data_collator=make_data_collator(data_args, training_args, tokenizer),
@@ -822,14 +822,14 @@ def main(argv: list[str] | None = None) -> None:
 
     evaluation = None
     if training_args.do_eval:
-        evaluation = evaluate_and_write(trainer, run_data.evaluation, task, trained_model_dir)
-    calibration, calibration_record = decide_calibration(data_args, training_args, model_source, task, label_list,
+        evaluation = evaluate_and_write(trainer, run_data.evaluation, problem_type, trained_model_dir)
+    calibration, calibration_record = decide_calibration(data_args, training_args, model_source, problem_type, label_list,
                                                          metric_name, evaluation)
     if calibration_record is not None and trainer.is_world_process_zero():
         write_calibration(output_dir, calibration_record)
 
     if training_args.do_predict:
-        predict_and_write(trainer, run_data.test, task, trained_model_dir, calibration)
+        predict_and_write(trainer, run_data.test, problem_type, trained_model_dir, calibration)
 
     write_model_card(trainer, model_source)
     leave_process_group()  # the last collective is behind us; what follows is the main process writing files
@@ -840,7 +840,7 @@ def main(argv: list[str] | None = None) -> None:
             model=model_source.display_name,
             model_path=model_source.path,
             parameters=model.num_parameters(),
-            task=task,
+            problem_type=problem_type,
             labels=label_list,
             metric=metric_name,
             text_columns=text_columns,

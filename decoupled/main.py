@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = {name: value for name, value in vars(args).items()
                 if not name.endswith(("_file", "_dir", "_name", "_names", "_path")) and name != "overwrite_output_dir"}
     info = RunInfo(
-        model=source.display_name, model_path=source.path, parameters=model.num_parameters(), task=SINGLE_LABEL,
+        model=source.display_name, model_path=source.path, parameters=model.num_parameters(), problem_type=SINGLE_LABEL,
         labels=labels, metric=args.metric_name, text_columns=text_columns, label_column=args.label_column_name or LABEL,
         data={split: {"file": files[split], "rows": len(data[split])} for split in data},
         hyperparameters=settings | {"max_seq_length": max_length, "bf16": precision == BF16, "fp16": precision == FP16,

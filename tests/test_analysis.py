@@ -359,7 +359,7 @@ def test_multi_class_report_names_the_most_confused_pairs(tmp_path):
     run_dir.mkdir(parents=True)
     write_prediction_table(str(run_dir / "eval_predictions.csv"), predicted, probabilities, SINGLE_LABEL,
                            dict(enumerate(labels)), references=truth)
-    RunInfo(model="m", task=SINGLE_LABEL, labels=labels, metric="accuracy", text_columns=["text"], label_column="label",
+    RunInfo(model="m", problem_type=SINGLE_LABEL, labels=labels, metric="accuracy", text_columns=["text"], label_column="label",
             data={"validation": {"file": "data/validation.csv", "rows": 20}}).write(run_dir)
     report = write_run_report(run_dir).read_text()
     pairs = report[report.index("### Most confused classes"):report.index("### Reliability")]

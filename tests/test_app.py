@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 
 from textclf.problem_types import REGRESSION, SINGLE_LABEL
@@ -54,7 +55,7 @@ def write_tiny_run(project: Path, tiny_model: Path, name: str = RUN_NAME) -> Pat
     model.save_pretrained(run_dir)
     tokenizer.save_pretrained(run_dir)
     RunInfo(
-        model="tiny-bert", task=SINGLE_LABEL, labels=list(LABELS), metric="accuracy", text_columns=["text"],
+        model="tiny-bert", problem_type=SINGLE_LABEL, labels=list(LABELS), metric="accuracy", text_columns=["text"],
         label_column="label",
         data={"train": {"file": "data/train.csv", "rows": 64}, "validation": {"file": "data/validation.csv", "rows": 32}},
         hyperparameters={"num_train_epochs": 30.0, "max_seq_length": 32},
@@ -107,6 +108,36 @@ def confidences(result: dict) -> dict[str, float]:
 
 
 # --- Predictor ------------------------------------------------------------------------------------
+
+
+def test_a_run_trained_on_a_gpu_and_saved_in_half_precision_serves_on_this_cpu(tiny_model, tmp_path, caplog):
+    """run_info.json says cuda and fp16; the weights and config.json are float16, as a GPU run saved in half
+    precision has them. Here, on a CPU, every variant serves it in float32 (no float16 export, which ONNX
+    Runtime cannot quantize), with the probabilities of the weights as saved."""
+    from transformers import AutoModelForSequenceClassification
+
+    from textclf.serving.predictor import Predictor
+
+    run = write_tiny_run(tmp_path / "project", tiny_model)
+    AutoModelForSequenceClassification.from_pretrained(run).half().save_pretrained(run)
+    assert json.loads((run / "config.json").read_text())["dtype"] == "float16"
+    info = RunInfo.read(run)
+    info.device, info.hyperparameters["fp16"] = "cuda:0", True
+    info.write(run)
+    assert RunInfo.read(run).precision == "fp16"
+    texts = [TWEET, "awful storm news", "the day"]
+    reference = AutoModelForSequenceClassification.from_pretrained(run, dtype=torch.float32)
+    with torch.inference_mode():
+        from transformers import AutoTokenizer
+
+        batch = AutoTokenizer.from_pretrained(run)(texts, padding=True, return_tensors="pt")
+        expected = torch.softmax(reference(**batch).logits, -1).numpy()
+    with caplog.at_level("WARNING", logger="textclf.serving.predictor"):
+        for variant in ("fp32", "onnx", "onnx-int8"):
+            predictor = Predictor.from_run(run, variant=variant)
+            assert predictor.variant == variant  # no fallback: the float16 export could not be quantized
+            np.testing.assert_allclose(predictor.predict_proba(texts), expected, atol=1e-4 if variant != "onnx-int8" else 0.05)
+    assert not [record for record in caplog.records if record.name == "textclf.serving.predictor"]
 
 
 def test_predictor_returns_probabilities_in_input_order(tiny_run):
@@ -244,7 +275,7 @@ def test_predictor_refuses_a_regression_run(tiny_run, tmp_path):
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "regression")
     info = RunInfo.read(run_dir)
-    info.task = REGRESSION
+    info.problem_type = REGRESSION
     info.write(run_dir)
     with pytest.raises(UserInputError, match="regression run"):
         Predictor.from_run(run_dir)

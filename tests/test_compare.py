@@ -97,7 +97,7 @@ def test_subsets_are_stratified_reused_and_guard_the_budget(tmp_path):
 def fake_run(directory, model: str, accuracy: float, train_seconds: float, test_seconds: float, weights: tuple[str, int],
              bf16=False, train_rows=50):
     directory.mkdir(parents=True)
-    RunInfo(model=model, task=SINGLE_LABEL, labels=["neg", "pos"], metric="accuracy", text_columns=["text"],
+    RunInfo(model=model, problem_type=SINGLE_LABEL, labels=["neg", "pos"], metric="accuracy", text_columns=["text"],
             label_column="label", data={"train": {"file": "train.csv", "rows": train_rows}},
             hyperparameters={"bf16": bf16}, parameters=22_700_000 if model != BASELINE_MODEL else 1_234,
             wall_time_seconds=9.0).write(directory)

@@ -404,7 +404,7 @@ def fake_run(run_dir: Path, finished: bool = True) -> Path:
     (run_dir / "config.json").write_text("{}")
     (run_dir / "model.safetensors").write_bytes(b"weights")
     (run_dir / "validation_metrics.json").write_text(json.dumps({"accuracy": 0.9, "macro_f1": 0.9, "positive_f1": 0.9}))
-    RunInfo(model="tiny", task="single_label_classification", labels=["0", "1"], metric="accuracy", text_columns=["text"],
+    RunInfo(model="tiny", problem_type="single_label_classification", labels=["0", "1"], metric="accuracy", text_columns=["text"],
             label_column="label", data={}, finished=finished).write(run_dir)
     return run_dir
 

@@ -13,7 +13,7 @@ import run_classification
 from textclf import UserInputError
 from textclf.training.arguments import translate_legacy_arguments
 from textclf.data.loading import join_text_columns, load_data_file, resolve_text_columns, unescape_delimiter
-from textclf.data.labels import build_label_list, infer_task, normalize_labels, sort_labels
+from textclf.data.labels import build_label_list, infer_problem_type, normalize_labels, sort_labels
 from textclf.training.metrics import load_metric, metric_compute_kwargs, resolve_metric
 from textclf.models.offline import resolve_model_name_or_path
 from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL, logits_to_predictions
@@ -70,15 +70,15 @@ def test_numeric_labels_sort_as_numbers():
 
 def test_task_inference():
     floats = DatasetDict(train=Dataset.from_dict({"label": [0.5, 1.5]}))
-    assert infer_task(floats, ["train"], None) == REGRESSION
-    assert infer_task(floats, ["train"], False) == SINGLE_LABEL
+    assert infer_problem_type(floats, ["train"], None) == REGRESSION
+    assert infer_problem_type(floats, ["train"], False) == SINGLE_LABEL
     # An integer column with an empty cell is read as floats by pandas: still classes.
     gappy = DatasetDict(train=Dataset.from_dict({"label": [0.0, 1.0, None, 1.0]}))
-    assert infer_task(gappy, ["train"], None) == SINGLE_LABEL
+    assert infer_problem_type(gappy, ["train"], None) == SINGLE_LABEL
     lists = DatasetDict(
         train=Dataset.from_dict({"label": [["a"], ["b", "c"]]}, features=Features({"label": List(Value("string"))}))
     )
-    assert infer_task(lists, ["train"], None) == MULTI_LABEL
+    assert infer_problem_type(lists, ["train"], None) == MULTI_LABEL
 
 
 def test_label_list_is_the_union_of_splits_without_missing_labels():
@@ -239,3 +239,18 @@ def test_a_finished_process_leaves_its_process_group(tmp_path):
         if dist.is_initialized():
             dist.destroy_process_group()
     leave_process_group()  # without a group: nothing to do
+
+
+def test_a_run_info_written_before_problem_type_was_named_so_still_reads(tmp_path):
+    """run_info.json called the problem type "task" until 0.19: runs and published Spaces made then still load."""
+    import json
+
+    from textclf.runs.folder import RUN_INFO, RunInfo
+
+    (tmp_path / RUN_INFO).write_text(json.dumps({
+        "model": "m", "task": "multi_label_classification", "labels": ["a", "b"], "metric": "f1",
+        "text_columns": ["text"], "label_column": "label", "data": {}}))
+    info = RunInfo.read(tmp_path)
+    assert info.problem_type == "multi_label_classification"
+    info.write(tmp_path)
+    assert "task" not in json.loads((tmp_path / RUN_INFO).read_text())

@@ -1,4 +1,4 @@
-"""Decide the task from the label column and build the label list, as upstream does, minus its bugs.
+"""Decide the problem type from the label column and build the label list, as upstream does, minus its bugs.
 
 Upstream rules kept: float labels mean regression (unless `--do_regression` says otherwise), list
 labels mean multi-label, and the label list is the sorted union of the labels of all splits.
@@ -32,7 +32,7 @@ def is_float_feature(feature) -> bool:
     return isinstance(feature, Value) and feature.dtype in ("float16", "float32", "float64")
 
 
-def infer_task(raw_datasets: DatasetDict, labelled_splits: list[str], do_regression: bool | None) -> str:
+def infer_problem_type(raw_datasets: DatasetDict, labelled_splits: list[str], do_regression: bool | None) -> str:
     """regression, multi-label or single-label classification, from the first labelled split."""
     split = labelled_splits[0]
     feature = raw_datasets[split].features[LABEL]
@@ -68,12 +68,12 @@ def canonical_label(value, class_names: list[str] | None = None) -> str | None:
     return str(value)
 
 
-def normalize_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list[str]) -> DatasetDict:
+def normalize_labels(raw_datasets: DatasetDict, problem_type: str, labelled_splits: list[str]) -> DatasetDict:
     """Labels as strings (lists of strings for multi-label) or float32 for regression."""
     for split in labelled_splits:
         dataset = raw_datasets[split]
         feature = dataset.features[LABEL]
-        if task == REGRESSION:
+        if problem_type == REGRESSION:
             if not is_float_feature(feature):
                 logger.warning("Label type for %s set to float32, was %s", split, feature)
                 try:
@@ -83,7 +83,7 @@ def normalize_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list
                         f"{split} labels are not numbers, so regression is impossible; "
                         "try --do_regression False"
                     ) from error
-        elif task == MULTI_LABEL:
+        elif problem_type == MULTI_LABEL:
             dataset = dataset.map(
                 lambda batch: {LABEL: [None if v is None else [str(x) for x in v] for v in batch[LABEL]]},
                 batched=True,
@@ -132,7 +132,7 @@ def class_names_of(raw_datasets: DatasetDict, split: str) -> list[str] | None:
 
 def build_label_list(
     raw_datasets: DatasetDict,
-    task: str,
+    problem_type: str,
     labelled_splits: list[str],
     sources: dict[str, str],
     class_names: list[str] | None = None,
@@ -144,7 +144,7 @@ def build_label_list(
     labels_by_split = {}
     for split in labelled_splits:
         values = raw_datasets[split][LABEL]
-        if task == MULTI_LABEL:
+        if problem_type == MULTI_LABEL:
             labels_by_split[split] = {label for row in values if row is not None for label in row}
         else:
             labels_by_split[split] = {v for v in values if v is not None}
@@ -195,12 +195,12 @@ def rename_label_column(raw_datasets: DatasetDict, label_column_name: str | None
     return labelled
 
 
-def read_labels(raw_datasets: DatasetDict, task: str, labelled_splits: list[str],
+def read_labels(raw_datasets: DatasetDict, problem_type: str, labelled_splits: list[str],
                 sources: dict[str, str]) -> tuple[DatasetDict, list[str] | None]:
-    """Labels normalised for the task; train and validation rows without one dropped (test rows are
+    """Labels normalised for the problem type; train and validation rows without one dropped (test rows are
     all kept: each gets a prediction). Also returns a hub dataset's class names, read first."""
     class_names = class_names_of(raw_datasets, labelled_splits[0])
-    raw_datasets = normalize_labels(raw_datasets, task, labelled_splits)
+    raw_datasets = normalize_labels(raw_datasets, problem_type, labelled_splits)
     needing_labels = [split for split in labelled_splits if split in ("train", "validation")]
     return drop_rows_without_label(raw_datasets, needing_labels, sources), class_names
 
@@ -212,14 +212,14 @@ def read_single_label_classes(raw_datasets: DatasetDict, label_column_name: str 
     trainer that predicts one class per text only (`trainer` names it in the error for other labels):
     the data, the class list, the labelled splits."""
     labelled = rename_label_column(raw_datasets, label_column_name, sources)
-    task = infer_task(raw_datasets, labelled, do_regression=None)
-    if task != SINGLE_LABEL:
+    problem_type = infer_problem_type(raw_datasets, labelled, do_regression=None)
+    if problem_type != SINGLE_LABEL:
         raise UserInputError(
-            f"{sources['train']}: the labels mean {task.replace('_', ' ')}; {trainer} does single-label classification only"
+            f"{sources['train']}: the labels mean {problem_type.replace('_', ' ')}; {trainer} does single-label classification only"
         )
-    raw_datasets, hub_class_names = read_labels(raw_datasets, task, labelled, sources)
-    raw_datasets, order = apply_class_names(raw_datasets, task, labelled, class_names or {}, hub_class_names)
-    return raw_datasets, build_label_list(raw_datasets, task, labelled, sources, order), labelled
+    raw_datasets, hub_class_names = read_labels(raw_datasets, problem_type, labelled, sources)
+    raw_datasets, order = apply_class_names(raw_datasets, problem_type, labelled, class_names or {}, hub_class_names)
+    return raw_datasets, build_label_list(raw_datasets, problem_type, labelled, sources, order), labelled
 
 
 CLASS_NAMES_EXAMPLE = '{"0": "not disaster", "1": "disaster"}'
@@ -243,23 +243,23 @@ def read_class_names(value: str | None) -> dict[str, str]:
     return {str(value): name for value, name in names.items()}
 
 
-def apply_class_names(raw_datasets: DatasetDict, task: str, labelled_splits: list[str], names: dict[str, str],
+def apply_class_names(raw_datasets: DatasetDict, problem_type: str, labelled_splits: list[str], names: dict[str, str],
                       hub_class_names: list[str] | None) -> tuple[DatasetDict, list[str] | None]:
     """Rename the label values of the data (read by read_labels) to `names`; values not named keep theirs.
 
     Also returns the class order to train with: the order of the values (numeric, as build_label_list
-    sorts them, or a hub dataset's), so that naming does not move the positive class of a binary task
+    sorts them, or a hub dataset's), so that naming does not move the positive class of a binary problem
     (tweets: "1", "disaster", stays id 1 although "disaster" sorts before "not disaster").
     """
     if not names:
         return raw_datasets, hub_class_names
-    if task == REGRESSION:
+    if problem_type == REGRESSION:
         raise UserInputError("--class_names: a regression run has scores, not classes to name")
     found: set[str] = set()
     for split in labelled_splits:
         for value in raw_datasets[split][LABEL]:
             if value is not None:
-                found.update(value if task == MULTI_LABEL else [value])
+                found.update(value if problem_type == MULTI_LABEL else [value])
     if found:
         unknown = sorted(set(names) - found)
         if len(unknown) == len(names):
@@ -274,7 +274,7 @@ def apply_class_names(raw_datasets: DatasetDict, task: str, labelled_splits: lis
     def rename(value):
         if value is None:
             return None
-        return [names.get(v, v) for v in value] if task == MULTI_LABEL else names.get(value, value)
+        return [names.get(v, v) for v in value] if problem_type == MULTI_LABEL else names.get(value, value)
 
     for split in labelled_splits:
         raw_datasets[split] = raw_datasets[split].map(
@@ -285,19 +285,19 @@ def apply_class_names(raw_datasets: DatasetDict, task: str, labelled_splits: lis
     return raw_datasets, None if order is None else named
 
 
-def task_from_config(config) -> str:
+def problem_type_from_config(config) -> str:
     """The problem type of a trained model, for data without labels to infer it from."""
     return config.problem_type or (REGRESSION if config.num_labels == 1 else SINGLE_LABEL)
 
 
-def labels_of_trained_model(config, raw_datasets: DatasetDict, task: str, labelled_splits: list[str],
+def labels_of_trained_model(config, raw_datasets: DatasetDict, problem_type: str, labelled_splits: list[str],
                             sources: dict[str, str]) -> list[str]:
     """Without training, the classes are the model's own; the data must not have others."""
     label_list = [config.id2label[i] for i in range(config.num_labels)]
     logger.info("using label infos in the model config: %s", config.label2id)
     for split in labelled_splits:
         values = raw_datasets[split][LABEL]
-        found = {v for row in values if row is not None for v in (row if task == MULTI_LABEL else [row])}
+        found = {v for row in values if row is not None for v in (row if problem_type == MULTI_LABEL else [row])}
         unknown = found - set(label_list)
         if unknown:
             raise UserInputError(
@@ -307,9 +307,9 @@ def labels_of_trained_model(config, raw_datasets: DatasetDict, task: str, labell
     return label_list
 
 
-def encode_label(label, label_to_id: dict[str, int], task: str) -> int | list[float]:
+def encode_label(label, label_to_id: dict[str, int], problem_type: str) -> int | list[float]:
     """Class id, or a multi-hot float vector (BCE loss needs floats); -1 for a missing label."""
-    if task == MULTI_LABEL:
+    if problem_type == MULTI_LABEL:
         vector = [0.0] * len(label_to_id)
         for name in label or []:
             vector[label_to_id[name]] = 1.0
@@ -317,9 +317,9 @@ def encode_label(label, label_to_id: dict[str, int], task: str) -> int | list[fl
     return -1 if label is None else label_to_id[label]
 
 
-def every_row_labelled(dataset: Dataset, task: str) -> bool:
+def every_row_labelled(dataset: Dataset, problem_type: str) -> bool:
     """After encoding, a missing class label is -1 and a missing regression target None."""
-    if task == MULTI_LABEL:
+    if problem_type == MULTI_LABEL:
         return False  # a missing list encodes as "no label", indistinguishable from a real empty set
     return all(label is not None and label != -1 for label in dataset[LABEL])
 

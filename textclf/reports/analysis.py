@@ -129,7 +129,7 @@ def cell(text: str, limit: int = CELL_CHARS) -> str:
 def analysis_section(run_dir: Path, info: RunInfo, table: pd.DataFrame, metrics: dict) -> list[str]:
     """Markdown lines of the analysis of the validation predictions; writes its pictures into run_dir."""
     labels = info.labels or []
-    arrays = probability_table(table, labels) if info.task == SINGLE_LABEL else None
+    arrays = probability_table(table, labels) if info.problem_type == SINGLE_LABEL else None
     if arrays is None:
         return []
     truth, probabilities, predicted = arrays

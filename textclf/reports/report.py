@@ -40,7 +40,7 @@ def split_labels(cell) -> list[str]:
     return [] if pd.isna(cell) or cell == "" else str(cell).split("|")
 
 
-def validation_metrics(table: pd.DataFrame, task: str, labels: list[str]) -> dict:
+def validation_metrics(table: pd.DataFrame, problem_type: str, labels: list[str]) -> dict:
     """Accuracy, macro F1, positive-class scores (binary), per-class report and confusion matrix."""
     from sklearn.metrics import (
         classification_report,
@@ -51,14 +51,14 @@ def validation_metrics(table: pd.DataFrame, task: str, labels: list[str]) -> dic
         precision_recall_fscore_support,
     )
 
-    if task == REGRESSION:
+    if problem_type == REGRESSION:
         truth, predicted = table["label"].astype(float), table["prediction"].astype(float)
         return {
             "mse": float(mean_squared_error(truth, predicted)),
             "mae": float(mean_absolute_error(truth, predicted)),
             "pearsonr": float(np.corrcoef(truth, predicted)[0, 1]) if len(table) > 1 else float("nan"),
         }
-    if task == MULTI_LABEL:
+    if problem_type == MULTI_LABEL:
         def multi_hot(column):
             return np.array([[label in split_labels(cell) for label in labels] for cell in table[column]], dtype=int)
 
@@ -209,7 +209,7 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
                   analysis: list[str] = ()) -> str:
     lines = [f"# Run report: {run_dir.name}", ""]
     trained = "Fine-tuned" if info.fine_tuned else "Trained"  # baselines are trained from scratch
-    summary = f"{trained} **{info.model}** ({info.parameters:,} parameters) for {info.task.replace('_', ' ')}"
+    summary = f"{trained} **{info.model}** ({info.parameters:,} parameters) for {info.problem_type.replace('_', ' ')}"
     if info.data_file("train"):
         summary += f" on {info.data_rows('train'):,} rows of `{info.data_file('train')}`"
     summary += f", predicting `{info.label_column}` from `{', '.join(info.text_columns)}`"
@@ -249,7 +249,7 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
     return "\n".join(lines)
 
 
-def score_predictions(run_dir: Path, table_name: str, split: str, task: str, labels: list[str]) -> dict:
+def score_predictions(run_dir: Path, table_name: str, split: str, problem_type: str, labels: list[str]) -> dict:
     """Metrics of a prediction table that has the true labels; files prefixed with the split."""
     path = run_dir / table_name
     if not path.exists():
@@ -257,7 +257,7 @@ def score_predictions(run_dir: Path, table_name: str, split: str, task: str, lab
     table = read_prediction_table(path)
     if "label" not in table.columns:
         return {}
-    metrics = {"rows": len(table)} | validation_metrics(table, task, labels) | probability_scores(table, task, labels)
+    metrics = {"rows": len(table)} | validation_metrics(table, problem_type, labels) | probability_scores(table, problem_type, labels)
     write_json_atomically(run_dir / f"{split}_metrics.json", metrics)  # label names as written, not \u-escaped
     if "confusion_matrix" in metrics:
         matrix = metrics["confusion_matrix"]
@@ -283,8 +283,8 @@ def write_run_report(run_dir: str | Path) -> Path:
     results = read_optional_json(run_dir / ALL_RESULTS)
     labels = info.labels or []
     scores = {
-        "validation": score_predictions(run_dir, EVAL_PREDICTIONS, "validation", info.task, labels),
-        "test": score_predictions(run_dir, TEST_PREDICTIONS, "test", info.task, labels),
+        "validation": score_predictions(run_dir, EVAL_PREDICTIONS, "validation", info.problem_type, labels),
+        "test": score_predictions(run_dir, TEST_PREDICTIONS, "test", info.problem_type, labels),
     }
     has_curves = plot_learning_curves(state, results, f"eval_{info.metric}", run_dir / LEARNING_CURVES)
     if (run_dir / TEST_PREDICTIONS).exists():

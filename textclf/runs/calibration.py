@@ -51,14 +51,14 @@ class Calibration:
     def changes_nothing(self) -> bool:
         return self.temperature == 1.0 and self.threshold is None
 
-    def probabilities(self, logits: np.ndarray, task: str) -> np.ndarray:
-        return logits_to_probabilities(np.asarray(logits, dtype=np.float64) / self.temperature, task)
+    def probabilities(self, logits: np.ndarray, problem_type: str) -> np.ndarray:
+        return logits_to_probabilities(np.asarray(logits, dtype=np.float64) / self.temperature, problem_type)
 
-    def predictions(self, logits: np.ndarray, task: str) -> np.ndarray:
+    def predictions(self, logits: np.ndarray, problem_type: str) -> np.ndarray:
         """As textclf.problem_types.logits_to_predictions, with the threshold where there is one."""
-        if self.threshold is None or task != SINGLE_LABEL or np.shape(logits)[1] != 2:
-            return logits_to_predictions(logits, task)  # dividing by T > 0 moves no argmax
-        return self.predicted_ids(self.probabilities(logits, task))
+        if self.threshold is None or problem_type != SINGLE_LABEL or np.shape(logits)[1] != 2:
+            return logits_to_predictions(logits, problem_type)  # dividing by T > 0 moves no argmax
+        return self.predicted_ids(self.probabilities(logits, problem_type))
 
     def predicted_ids(self, probabilities: np.ndarray) -> np.ndarray:
         """Class ids from single-label probabilities (already temperature-scaled)."""

@@ -75,7 +75,7 @@ class RunInfo:
     """run_info.json: what was trained on what, how, and how long it took."""
 
     model: str  # what reports call the model: a hub id, a zoo model's name, a path, or BASELINE_MODEL
-    task: str  # a textclf.problem_types value (transformers' problem_type)
+    problem_type: str  # a textclf.problem_types value (transformers' problem_type; "task" in run_info.json before 0.19)
     labels: list[str] | None  # class names in id order; None for regression
     metric: str  # the metric the trainer reported during training (--metric_name)
     text_columns: list[str]
@@ -103,6 +103,8 @@ class RunInfo:
     @classmethod
     def read(cls, run_dir: str | Path) -> RunInfo:
         content = read_json(Path(run_dir) / RUN_INFO)
+        if "task" in content and "problem_type" not in content:  # written before 0.19 (the key's former name)
+            content["problem_type"] = content.pop("task")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(content) - known)
         if unknown:

@@ -72,12 +72,12 @@ def probability_table(table: pd.DataFrame, labels: list[str]) -> tuple[np.ndarra
     return truth.to_numpy(int), table[columns].to_numpy(np.float64), predicted.to_numpy(int)
 
 
-def probability_scores(table: pd.DataFrame, task: str, labels: list[str]) -> dict:
+def probability_scores(table: pd.DataFrame, problem_type: str, labels: list[str]) -> dict:
     """For validation_metrics.json: log loss and calibration error; ROC-AUC and PR-AUC (average
     precision) of the positive class for two classes."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    arrays = probability_table(table, labels) if task == SINGLE_LABEL else None
+    arrays = probability_table(table, labels) if problem_type == SINGLE_LABEL else None
     if arrays is None:
         return {}
     truth, probabilities, predicted = arrays

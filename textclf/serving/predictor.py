@@ -131,6 +131,9 @@ def load_run_model(run_dir: Path, **options) -> torch.nn.Module:
     """The run's model. A run with its own model code (decoupled/main.py) is loaded with that code, which
     runs the Python file in the run folder: only for runs that record it in run_info.json."""
     trust = RunInfo.read(run_dir).has_model_code
+    # In float32, whatever the run was saved in: transformers loads a config's dtype ("auto"), and a run
+    # trained on a GPU may be saved in float16, which a CPU computes slowly and ONNX Runtime cannot quantize.
+    options = {"dtype": torch.float32} | options
     return AutoModelForSequenceClassification.from_pretrained(run_dir, trust_remote_code=trust, **options)
 
 
@@ -369,14 +372,14 @@ def pad_batch(encoded: dict[str, list[list[int]]], rows: np.ndarray, pad_token_i
 class Predictor:
     """A run's model and tokenizer, ready to score texts."""
 
-    def __init__(self, forward: Forward, tokenizer, labels: list[str], task: str, model_name: str, max_length: int,
+    def __init__(self, forward: Forward, tokenizer, labels: list[str], problem_type: str, model_name: str, max_length: int,
                  variant: str = "fp32", tail_tokens: int = 0, input_names: list[str] | None = None,
                  calibration: Calibration | None = None):
         self.forward = forward
         self.tokenizer = tokenizer
         self.input_names = input_names or list(tokenizer.model_input_names)  # what the model takes
         self.labels = labels
-        self.task = task
+        self.problem_type = problem_type
         self.model_name = model_name
         self.max_length = max_length
         self.tail_tokens = tail_tokens  # head+tail truncation, as the run was trained (run_classification.py)
@@ -398,7 +401,7 @@ class Predictor:
             raise UserInputError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
         run_dir = Path(run_dir)
         info = RunInfo.read(run_dir)
-        if info.task == REGRESSION:
+        if info.problem_type == REGRESSION:
             raise UserInputError(
                 f"{run_dir}: a regression run predicts a score, not classes; serve a classification run"
             )
@@ -414,7 +417,7 @@ class Predictor:
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         max_length = min(info.max_seq_length or tokenizer.model_max_length, tokenizer.model_max_length)
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.model, len(labels), max_length, variant)
-        return cls(forward, tokenizer, labels, info.task, info.model, max_length, variant, info.truncation_tail_tokens,
+        return cls(forward, tokenizer, labels, info.problem_type, info.model, max_length, variant, info.truncation_tail_tokens,
                    input_names, Calibration.applied_in(run_dir))
 
     def predict_proba(self, texts: list[str], batch_size: int = 64, share_cores: bool = False) -> np.ndarray:
@@ -441,7 +444,7 @@ class Predictor:
             else:
                 with self._lock:
                     logits = self.forward(batch)
-            probabilities[rows] = self.calibration.probabilities(logits, self.task)
+            probabilities[rows] = self.calibration.probabilities(logits, self.problem_type)
         return probabilities
 
     def int8_if_it_keeps_accuracy(self, run_dir: Path) -> Predictor:
@@ -454,7 +457,7 @@ class Predictor:
             fp32._lock = threading.Lock()
             return fp32
 
-        if self.task != SINGLE_LABEL:  # accuracy, the check's measure, is defined for one class a text
+        if self.problem_type != SINGLE_LABEL:  # accuracy, the check's measure, is defined for one class a text
             logger.info("%s: serving onnx, not onnx-int8: int8 weights are checked on single-label runs only", run_dir)
             return unquantized()
         check = int8_check(run_dir, self, unquantized)

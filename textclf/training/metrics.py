@@ -47,7 +47,7 @@ def resolve_metric(name: str) -> tuple[str, bool]:
     return name, False
 
 
-def load_metric(name: str, task: str, cache_dir: str | None = None):
+def load_metric(name: str, problem_type: str, cache_dir: str | None = None):
     """Load a metric with evaluate, the multilabel config for multi-label tasks as upstream does."""
     import evaluate
 
@@ -57,7 +57,7 @@ def load_metric(name: str, task: str, cache_dir: str | None = None):
             f"--metric_name {name}: not one of our local metrics ({', '.join(local_metric_names())}) nor a "
             "metric script path, and the Hugging Face Hub cannot be reached to fetch it"
         )
-    config_name = "multilabel" if task == MULTI_LABEL else None
+    config_name = "multilabel" if problem_type == MULTI_LABEL else None
     try:
         metric = evaluate.load(target, config_name=config_name, cache_dir=cache_dir)
     except (ValueError, KeyError) as error:
@@ -66,7 +66,7 @@ def load_metric(name: str, task: str, cache_dir: str | None = None):
     return metric
 
 
-def metric_compute_kwargs(metric, task: str, label_list: list[str] | None) -> dict:
+def metric_compute_kwargs(metric, problem_type: str, label_list: list[str] | None) -> dict:
     """Averaging for metrics that take `average`.
 
     sklearn-style f1/precision/recall default to `average="binary"`, which crashes on more than two
@@ -78,9 +78,9 @@ def metric_compute_kwargs(metric, task: str, label_list: list[str] | None) -> di
     if average is None:
         return {}
     binary_by_default = average.default == "binary"
-    if task == MULTI_LABEL:
+    if problem_type == MULTI_LABEL:
         return {"average": "micro" if binary_by_default else "macro"}
-    if task == SINGLE_LABEL and binary_by_default and label_list is not None:
+    if problem_type == SINGLE_LABEL and binary_by_default and label_list is not None:
         if len(label_list) > 2:
             logger.info("%s on %d classes: using macro averaging", metric.name, len(label_list))
             return {"average": "macro"}
@@ -88,11 +88,11 @@ def metric_compute_kwargs(metric, task: str, label_list: list[str] | None) -> di
     return {}
 
 
-def make_compute_metrics(metric, task: str, label_list: list[str] | None) -> Callable:
-    kwargs = metric_compute_kwargs(metric, task, label_list)
+def make_compute_metrics(metric, problem_type: str, label_list: list[str] | None) -> Callable:
+    kwargs = metric_compute_kwargs(metric, problem_type, label_list)
 
     def compute_metrics(prediction) -> dict:
-        predictions = logits_to_predictions(logits_of(prediction.predictions), task)
+        predictions = logits_to_predictions(logits_of(prediction.predictions), problem_type)
         result = metric.compute(predictions=predictions, references=prediction.label_ids, **kwargs)
         if len(result) > 1:
             result["combined_score"] = float(np.mean([v for v in result.values() if np.isscalar(v)]))
