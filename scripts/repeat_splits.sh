@@ -6,7 +6,7 @@
 #   bash scripts/repeat_splits.sh                      # tweets, 5 splits: about 20 minutes here
 #   TASK=ag_news SPLIT_SEEDS="1 2 3" bash scripts/repeat_splits.sh
 # Every other variable of the task script (EPOCHS=..., MODEL=...) passes through from the environment.
-TASK=${TASK:-tweets}                        # tweets, imdb or ag_news
+TASK=${TASK:-tweets}                        # a task of the task table (textclf/tasks.py): tweets, imdb, ag_news, ...
 SPLIT_SEEDS=${SPLIT_SEEDS:-"42 1 2 3 4"}    # 42 is the split the task script uses by default
 OUTPUT_ROOT=${OUTPUT_ROOT:-experiments/splits-$TASK}
 RAW_DIR=${RAW_DIR:-}
