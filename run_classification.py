@@ -413,6 +413,9 @@ def setup_logging(training_args: TrainingArguments) -> None:
     transformers.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
+    # transformers lets its records reach the root logger too where CI=true is set (GitHub Actions, our CI):
+    # with the root handler above, every line of the Trainer's was printed twice there.
+    transformers.utils.logging.disable_propagation()
 
 
 def resolve_models(model_args: ModelArguments) -> tuple[ResolvedModel, ResolvedModel, ResolvedModel]:
