@@ -28,7 +28,7 @@ def script_defaults(script) -> dict[str, str]:
     """The values a task script runs with when nothing is set: its own lines, then settings.sh, in bash."""
     own = "".join(line + "\n" for line in script.read_text(encoding="utf-8").splitlines() if not line.startswith("source "))
     names = sorted(assigned(script) | assigned(SETTINGS))
-    program = own + f"source {SETTINGS}\n" + "".join(f'printf "%s=%s\\n" {name} "${{{name}-}}"\n' for name in names)
+    program = own + f"set -euo pipefail\nsource {SETTINGS}\n" + "".join(f'printf "%s=%s\\n" {name} "${{{name}-}}"\n' for name in names)
     printed = subprocess.run(["env", "-i", "bash", "-c", program], capture_output=True, text=True, check=True).stdout
     return dict(line.split("=", 1) for line in printed.splitlines())
 

@@ -1,4 +1,5 @@
-# The machinery settings every task script shares, stated once: sourced by scripts/lib/run_task.sh after
+# The machinery settings every task script shares, stated once: sourced by scripts/lib/run_task.sh (under
+# `set -euo pipefail`: a command that fails here ends the run, so no `[ ... ] && ...` outside an if) after
 # the task script has set its own hyperparameters (MODEL, EPOCHS, LR, ...). Each can be overridden from
 # the environment (BF16=false bash scripts/train_tweets.sh) or edited here for every task at once.
 #
@@ -34,7 +35,7 @@ DATA_DIR=${DATA_DIR:-data/$TASK}        # SPLIT_SEED=N (default: SEED) draws ano
 CLEAN=${CLEAN:-}                        # e.g. "--drop_suspects_above 0.9 --merge_conflicting_duplicates majority": train on a cleaned training split (README "Data audit")
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (textclf/tasks.py); "keyword,text" also works for tweets
 # experiments/<task>-<model>[-decoupled]; ag_news runs are named agnews-<model>.
-OUTPUT_DIR=${OUTPUT_DIR:-experiments/${TASK//_/}-$(basename "$MODEL")$([ "$TRAINER" = decoupled ] && echo -decoupled)}
+OUTPUT_DIR=${OUTPUT_DIR:-experiments/${TASK//_/}-$(basename "$MODEL")$(if [ "$TRAINER" = decoupled ]; then echo -decoupled; fi)}
 
 # Every setting a run is made with, printed at its start and written into its report.md (textclf/runs/folder.py).
 SCRIPT_SETTINGS=(TASK MODEL EPOCHS LR BATCH_SIZE WARMUP_STEPS MAX_SEQ_LENGTH TRUNCATION_TAIL_TOKENS MAX_TRAIN_SAMPLES
