@@ -77,10 +77,10 @@ if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTor
     --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
     --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
     --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
-    --bf16 "$BF16" --fp16 "${FP16:-false}" --logging_steps "$LOGGING_STEPS" --output_dir "$OUTPUT_DIR" "${optional[@]}" \
+    --bf16 "$BF16" --fp16 "$FP16" --logging_steps "$LOGGING_STEPS" --output_dir "$OUTPUT_DIR" "${optional[@]}" \
     --optim "$OPTIM" --train_sampling_strategy "$SAMPLING" --eval_strategy "$EVAL_STRATEGY" \
     --save_strategy "$SAVE_STRATEGY" --save_every_minutes "$SAVE_EVERY_MINUTES" \
-    --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
+    --calibrate_temperature "$CALIBRATE" --tune_threshold "$TUNE_THRESHOLD" \
     "${resume_flags[@]}" ${DECOUPLED_FLAGS:-}
 else
 $LAUNCHER run_classification.py \
@@ -93,7 +93,7 @@ $LAUNCHER run_classification.py \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
   --train_sampling_strategy "$SAMPLING" --bf16 "$BF16" --fp16 "$FP16" --optim "$OPTIM" \
   --eval_strategy "$EVAL_STRATEGY" --save_strategy "$SAVE_STRATEGY" --logging_steps "$LOGGING_STEPS" \
-  --calibrate_temperature "$CALIBRATE" --tune_threshold "${TUNE_THRESHOLD:-false}" \
+  --calibrate_temperature "$CALIBRATE" --tune_threshold "$TUNE_THRESHOLD" \
   --save_every_minutes "$SAVE_EVERY_MINUTES" --save_total_limit 1 \
   --output_dir "$OUTPUT_DIR" "${optional[@]}" "${resume_flags[@]}"
 fi
