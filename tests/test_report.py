@@ -48,3 +48,22 @@ def test_learning_curve_adds_the_final_evaluation_once():
 def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run_info.json" in capsys.readouterr().err
+
+
+def test_the_report_says_what_the_precision_costs_on_the_task_as_measured(monkeypatch):
+    import dataclasses
+
+    from textclf import tasks
+    from textclf.reports.report import precision_cost_line
+    from textclf.runs.folder import RunInfo
+
+    info = RunInfo(model="m", problem_type=SINGLE_LABEL, labels=["0", "1"], metric="f1", text_columns=["text"],
+                   label_column="target", data={}, hyperparameters={"bf16": True}, script_settings={"TASK": "tweets"})
+    monkeypatch.setitem(tasks.TASKS, "tweets", dataclasses.replace(tasks.TASKS["tweets"], precision_cost="F1 a against b."))
+    assert precision_cost_line(info) == ("Trained in bf16 (PRECISION in scripts/lib/settings.sh). bf16 against fp32 "
+                                         "on tweets: F1 a against b.")
+    monkeypatch.setitem(tasks.TASKS, "tweets", dataclasses.replace(tasks.TASKS["tweets"], precision_cost=""))
+    assert precision_cost_line(info).endswith("on tweets: not measured yet.")
+    info.script_settings, info.hyperparameters = {}, {}  # a run started by hand, in fp32
+    assert precision_cost_line(info) == ("Trained in fp32; what bf16 rather than fp32 costs was not measured for this "
+                                         "run's data.")

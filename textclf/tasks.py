@@ -54,6 +54,9 @@ class Task:
     # Readable names for the label values of the prepared files (run_classification.py --class_names);
     # empty: the values are names already. Kaggle's submission keeps the values (textclf.reports.report).
     class_names: dict[str, str] = field(default_factory=dict, hash=False)
+    # What training in bf16 rather than fp32 measurably costs on this task, a line of bench/RESULTS.md's
+    # tables that each run's report.md repeats beside the precision it trained in; "": not measured.
+    precision_cost: str = ""
 
     def describe_comparison_split(self, data_dir: Path | None = None) -> str:
         """What the scored split is; a test split carved from the official test file says so (PROTOCOL.txt)."""
@@ -78,6 +81,9 @@ TASKS = {
             comparison_split="validation",
             comparison_split_description="validation split carved from Kaggle's train.csv (Kaggle's test.csv has no labels)",
             class_names={"0": "not disaster", "1": "disaster"},
+            precision_cost=("no measurable F1 (the default recipe on the five splits, two training seeds, 2026-12-07, "
+                            "a CPU with bf16 units: fp32 - bf16 = +0.48 +- 0.26 points with seed 42, -0.01 +- 0.39 "
+                            "with seed 2); bf16 trains in about 0.75x fp32's time there (bench/RESULTS.md)."),
         ),
         Task(
             name="imdb",

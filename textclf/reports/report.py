@@ -32,6 +32,7 @@ from textclf.runs.folder import (
     write_json_atomically,
 )
 from textclf.runs.scores import probability_scores
+from textclf.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
             f"the whole run {info.wall_time_seconds:.0f} s on {info.device}, in {info.precision}.",
             "",
         ]
+        lines += [precision_cost_line(info), ""]
     if info.resumed_from:
         lines += [f"Interrupted, then continued from {info.resumed_from} by running the same command again.", ""]
     for split, metrics in scores.items():
@@ -247,6 +249,15 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
     files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix in (".json", ".csv", ".txt", ".png", ".md"))
     lines += ["## Files", "", ", ".join(f"`{name}`" for name in files), ""]
     return "\n".join(lines)
+
+
+def precision_cost_line(info: RunInfo) -> str:
+    """What the precision the run trained in costs on its task, as measured (the task table), or that it was not."""
+    task = TASKS.get(info.script_settings.get("TASK", ""))
+    if task is None:
+        return f"Trained in {info.precision}; what bf16 rather than fp32 costs was not measured for this run's data."
+    return (f"Trained in {info.precision} (PRECISION in scripts/lib/settings.sh). bf16 against fp32 on {task.name}: "
+            + (task.precision_cost or "not measured yet."))
 
 
 def score_predictions(run_dir: Path, table_name: str, split: str, problem_type: str, labels: list[str]) -> dict:
