@@ -37,7 +37,7 @@ from utils_data import SAMPLINGS, collate, eval_batches, in_file_order, load_dat
 from textclf import UserInputError, exit_code_of
 from textclf.data.labels import LABEL, read_class_names
 from textclf.faults import kill_point
-from textclf.hardware import BF16, FP16, FP32, fast_precision
+from textclf.hardware import BF16, FP16, FP32, fast_precision, precision_flags
 from textclf.models.offline import enable_offline_mode, hub_model_needs_network, resolve_model_name_or_path
 from textclf.problem_types import SINGLE_LABEL
 from textclf.reports.report import write_run_report
@@ -140,7 +140,7 @@ def training_settings(args: argparse.Namespace, precision: str) -> dict:
     """What an interrupted run may only continue with (textclf/runs/progress.py compares them): the flags that change
     what is learnt, as given, and the precision as decided (it may change, with a warning)."""
     settings = {name: value for name, value in vars(args).items() if name not in NOT_TRAINING}
-    return settings | {"bf16": precision == BF16, "fp16": precision == FP16}
+    return settings | precision_flags(precision)
 
 
 def training_precision(args: argparse.Namespace) -> str:
@@ -397,8 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         model=source.display_name, model_path=source.path, parameters=model.num_parameters(), problem_type=SINGLE_LABEL,
         labels=labels, metric=args.metric_name, text_columns=text_columns, label_column=args.label_column_name or LABEL,
         data={split: {"file": files[split], "rows": len(data[split])} for split in data},
-        hyperparameters=settings | {"max_seq_length": max_length, "bf16": precision == BF16, "fp16": precision == FP16,
-                                    "best_epoch": best["epoch"],
+        hyperparameters=settings | precision_flags(precision) | {"max_seq_length": max_length, "best_epoch": best["epoch"],
                                     "optim": "adamw_torch_fused" if optimizer.defaults["fused"] else "adamw_torch"},
         device=str(model.device), wall_time_seconds=round(time.monotonic() - started, 1),
         command=shlex.join(["python", "decoupled/main.py", *argv]),
