@@ -39,6 +39,7 @@ EVAL_PREDICTIONS = "eval_predictions.csv"  # validation rows: label, prediction,
 TEST_PREDICTIONS = "predictions.csv"  # test rows, in file order
 PREDICT_RESULTS = "predict_results.txt"  # upstream's `index<TAB>prediction`
 SUBMISSION = "submission.csv"  # Kaggle's `id,<label column>`
+BATCH_TEST_OUTPUT = "test_batch_predictions.csv"  # predict.py --as_test_split's table, until predictions.csv is made from it
 VALIDATION_METRICS = "validation_metrics.json"
 TEST_METRICS = "test_metrics.json"
 LEARNING_CURVES = "learning_curves.png"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
+from pathlib import Path
 
 import numpy as np
 
-from textclf.problem_types import REGRESSION, prediction_names
+from textclf.problem_types import REGRESSION, SINGLE_LABEL, prediction_names
 from textclf.runs.calibration import Calibration
+from textclf.runs.folder import PREDICT_RESULTS, TEST_PREDICTIONS, RunInfo
 
 ID_COLUMN = "id"
 
@@ -62,3 +64,26 @@ def write_logits(path: str | os.PathLike, logits: np.ndarray, problem_type: str,
 
 def format_label(value) -> str:
     return "|".join(value) if isinstance(value, list) else str(value)
+
+
+def write_test_predictions(run_dir: Path, batch_output: Path) -> int:
+    """The run's test prediction files (predictions.csv, predict_results.txt) from predict.py's output on
+    its test file, as run_classification.py --do_predict writes them: scored (a `label` column) when every
+    row of the test file has a label. Returns the rows written."""
+    import pandas as pd  # here: run_classification.py imports this module, and needs no pandas
+
+    info = RunInfo.read(run_dir)
+    id2label = dict(enumerate(info.labels or []))
+    table = pd.read_csv(batch_output, dtype=str, keep_default_na=False)
+    probabilities = table[[f"prob_{id2label[i]}" for i in range(len(id2label))]].replace("", "nan").astype(float).to_numpy()
+    ids = table[ID_COLUMN].tolist() if ID_COLUMN in table.columns else None
+    references = None
+    if info.problem_type == SINGLE_LABEL and info.label_column in table.columns:
+        values = table[info.label_column]
+        if (values.str.strip() != "").all():  # scored only when every row has a label, as --do_predict does
+            references = [info.class_names.get(value, value) for value in values]
+    names = table["prediction"].tolist()
+    write_prediction_table(str(Path(run_dir) / TEST_PREDICTIONS), names, probabilities, info.problem_type, id2label,
+                           ids=ids, references=references)
+    write_predict_results(str(Path(run_dir) / PREDICT_RESULTS), names, info.problem_type)
+    return len(names)
