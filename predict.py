@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,16 +22,12 @@ from pathlib import Path
 from textclf import UserInputError, exit_code_of
 from textclf.reports.report import write_run_report
 from textclf.runs.folder import BATCH_TEST_OUTPUT, TEST_PREDICTIONS, resolve_run
-from textclf.runs.predictions import write_test_predictions
+from textclf.runs.predictions import write_test_predictions, write_test_results
 from textclf.serving.batch import (BATCH_SIZE, CHUNK_ROWS, BatchJob, check_output, check_readable_text, count_rows,
                                    run_batch, text_columns_for)
-from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor
+from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor, available_cores
 
 logger = logging.getLogger("predict")
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -94,8 +89,9 @@ def predict(arguments: argparse.Namespace) -> None:
     logger.info("Predicted %d rows in %.0f s (%.1f rows/s, %s, %d worker(s)): %s", rows, seconds, rows / seconds,
                 predictor.variant, arguments.workers, output)
     if arguments.as_test_split:
-        write_test_predictions(run_dir, output)
+        write_test_predictions(run_dir, output, str(arguments.input))
         write_run_report(run_dir)  # scores the test split where it has labels, writes submission.csv
+        write_test_results(run_dir, seconds)
         output.unlink()
         logger.info("Test predictions of %s: %s", run_dir, run_dir / TEST_PREDICTIONS)
 

@@ -83,18 +83,31 @@ def test_clean_trains_on_a_cleaned_copy_of_the_training_split(tmp_path, tiny_mod
 
 
 def test_train_imdb_scores_the_official_test_split(tmp_path, tiny_model):
+    """IMDB's default predicts its test split with predict.py (PREDICT_WITH), into the files --do_predict writes."""
     raw = tmp_path / "raw"
     raw.mkdir()
     for split, count, seed in (("train", 200, 1), ("test", 40, 2)):
         write_csv(raw / f"{split}.csv", sentiment_rows(count, seed=seed), columns=["id", "label", "text"])
-    run_script("train_imdb.sh", tmp_path, tiny_model, raw, MAX_TRAIN_SAMPLES="", MAX_EVAL_SAMPLES="")
+    result = run_script("train_imdb.sh", tmp_path, tiny_model, raw, MAX_TRAIN_SAMPLES="", MAX_EVAL_SAMPLES="",
+                        TRUNCATION_TAIL_TOKENS="8")
+    assert "Predicting the test split with predict.py" in result.stdout
     test_metrics = pd.read_json(tmp_path / "run/test_results.json", typ="series")
     assert test_metrics["test_samples"] == 40 and test_metrics["test_accuracy"] >= 0.8
     predictions = pd.read_csv(tmp_path / "run/predictions.csv")
+    assert list(predictions.columns) == ["id", "label", "prediction", "prob_negative", "prob_positive"]
     assert set(predictions["label"]) == {"negative", "positive"}
     report = (tmp_path / "run/report.md").read_text()
-    assert "## Test results (40 rows" in report
+    assert "## Test results (40 rows of `" + str(tmp_path / "data/test.csv") in report
+    assert "| PREDICT_WITH | `predict.py` |" in report
     assert_analysis_sections(report, "### Precision, recall and the decision threshold")
+
+    # Stopped after training, before the test split was predicted: the same command predicts it, no training.
+    (tmp_path / "run/predictions.csv").unlink()
+    result = run_script("train_imdb.sh", tmp_path, tiny_model, raw, MAX_TRAIN_SAMPLES="", MAX_EVAL_SAMPLES="",
+                        TRUNCATION_TAIL_TOKENS="8")
+    assert "trained earlier; its test split is not predicted yet" in result.stdout
+    assert "***** train metrics *****" not in result.stdout + result.stderr
+    assert pd.read_csv(tmp_path / "run/predictions.csv").equals(predictions)
 
 
 def test_train_agnews_carves_splits_from_the_test_file(tmp_path, tiny_model):

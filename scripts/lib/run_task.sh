@@ -13,6 +13,8 @@ source scripts/lib/settings.sh  # the settings every task shares
 task_facts=$(python -m textclf.tasks shell "$TASK")
 eval "$task_facts"
 TEXT_COLUMNS=${TEXT_COLUMNS:-$TASK_TEXT_COLUMNS}
+# A model of the zoo (MODEL=mpnet-base): set up once (scripts/setup_models.sh skips what is set up already).
+if [[ " $(python -m textclf.models.zoo --aliases) " == *" $MODEL "* ]]; then bash scripts/setup_models.sh "$MODEL"; fi
 CLASS_NAMES=${CLASS_NAMES-$TASK_CLASS_NAMES}  # the task's readable class names (tweets: "disaster", "not disaster"); empty: none
 PREPARE_FLAGS=${PREPARE_FLAGS-$TASK_PREPARE_FLAGS}  # empty: none
 
@@ -38,6 +40,18 @@ if [ -n "${CLEAN:-}" ]; then
   # shellcheck disable=SC2086  # word splitting wanted: CLEAN holds flags
   python audit_data.py "$DATA_DIR" --task "$TASK" --clean_output_dir "$DATA_DIR-clean" $CLEAN
   DATA_DIR=$DATA_DIR-clean
+fi
+
+# REVIEW=1: train on a person's decisions about the audit's suspects (app.py --review, docs/review.md): the training
+# rows of the review log changed or dropped in a copy, $DATA_DIR-reviewed; validation and test rows stay as they are.
+# The log stays in the folder that was reviewed (CLEAN trains on a copy of it, $DATA_DIR-clean). Made again each run.
+if [ -n "${REVIEW:-}" ]; then
+  if [ "$REVIEW" != 1 ]; then echo "error: REVIEW=$REVIEW: set REVIEW=1 to train on the review log, or leave it empty" >&2; exit 2; fi
+  reviewed_dir=$DATA_DIR
+  if [ -n "${CLEAN:-}" ]; then reviewed_dir=${DATA_DIR%-clean}; fi
+  echo "Applying the review log $reviewed_dir/review_log.jsonl to the training split of $DATA_DIR into $DATA_DIR-reviewed"
+  python -m textclf.audit.review apply "$DATA_DIR" "$DATA_DIR-reviewed" --reviewed_dir "$reviewed_dir"
+  DATA_DIR=$DATA_DIR-reviewed
 fi
 
 optional=()
@@ -67,12 +81,30 @@ export TEXTCLF_SCRIPT_SETTINGS
 echo "Settings of this run (scripts/$(basename "$0"), scripts/lib/settings.sh):"
 echo "$TEXTCLF_SCRIPT_SETTINGS" | sed 's/^/  /'
 
+# PREDICT_WITH=predict.py: the trainer trains and evaluates, predict.py predicts the test split afterwards.
+# A run whose training finished but whose test prediction did not continues with the prediction.
+test_file=(--test_file "$DATA_DIR/test.csv")
+do_predict=(--do_predict)
+trained_earlier=false
+case "$PREDICT_WITH" in
+  run_classification|predict.py) ;;
+  *) echo "error: PREDICT_WITH=$PREDICT_WITH: choose run_classification or predict.py" >&2; exit 2 ;;
+esac
+if [ "$PREDICT_WITH" = predict.py ]; then
+  test_file=()
+  do_predict=()
+  if [ "${OVERWRITE:-}" != 1 ] && [ ! -f "$OUTPUT_DIR/predictions.csv" ] \
+    && python -m textclf.runs.folder is-finished "$OUTPUT_DIR" 2>/dev/null; then trained_earlier=true; fi
+fi
+
 started=$(date +%s)
-if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
+if [ "$trained_earlier" = true ]; then
+  echo "$OUTPUT_DIR: trained earlier; its test split is not predicted yet"
+elif [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTorch loop of decoupled/ (one process)
   if [ "$LAUNCHER" != python ]; then echo "error: TRAINER=decoupled trains in one process; unset LAUNCHER" >&2; exit 2; fi
   python decoupled/main.py \
     --model_name_or_path "$MODEL" \
-    --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
+    --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" "${test_file[@]}" \
     --text_column_names "$TEXT_COLUMNS" --label_column_name "$TASK_LABEL_COLUMN" --metric_name "$TASK_METRIC" \
     --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
     --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
@@ -85,9 +117,9 @@ if [ "${TRAINER:-}" = decoupled ]; then  # the same job through the native PyTor
 else
 $LAUNCHER run_classification.py \
   --model_name_or_path "$MODEL" \
-  --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" --test_file "$DATA_DIR/test.csv" \
+  --train_file "$DATA_DIR/train.csv" --validation_file "$DATA_DIR/validation.csv" "${test_file[@]}" \
   --text_column_names "$TEXT_COLUMNS" --label_column_name "$TASK_LABEL_COLUMN" --metric_name "$TASK_METRIC" \
-  --do_train --do_eval --do_predict --shuffle_train_dataset \
+  --do_train --do_eval "${do_predict[@]}" --shuffle_train_dataset \
   --max_seq_length "$MAX_SEQ_LENGTH" --truncation_tail_tokens "$TRUNCATION_TAIL_TOKENS" \
   --per_device_train_batch_size "$BATCH_SIZE" --per_device_eval_batch_size "$EVAL_BATCH_SIZE" \
   --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" \
@@ -96,6 +128,10 @@ $LAUNCHER run_classification.py \
   --calibrate_temperature "$CALIBRATE" --tune_threshold "$TUNE_THRESHOLD" \
   --save_every_minutes "$SAVE_EVERY_MINUTES" --save_total_limit 1 \
   --output_dir "$OUTPUT_DIR" "${optional[@]}" "${resume_flags[@]}"
+fi
+if [ "$PREDICT_WITH" = predict.py ]; then
+  echo "Predicting the test split with predict.py (the run's ONNX export, every core; interrupted, it continues)"
+  python predict.py "$OUTPUT_DIR" "$DATA_DIR/test.csv" --as_test_split
 fi
 
 echo

@@ -28,11 +28,13 @@ OVERWRITE=${OVERWRITE:-}                # 1: start again from scratch instead of
 # What the test predictions and the demo show.
 CALIBRATE=${CALIBRATE:-false}           # true: temperature-scale the test predictions' and the demo's probabilities
 TUNE_THRESHOLD=${TUNE_THRESHOLD:-false} # true: predict the positive class from the threshold that maximises the task's metric
+PREDICT_WITH=${PREDICT_WITH:-run_classification} # or predict.py: the test split through the run's ONNX export on every core, after training (docs/batch_prediction.md)
 
 # Where the data comes from and the run goes.
 RAW_DIR=${RAW_DIR:-}                    # the task's raw files; looked for in data/raw/<task>, ../shared/data/<task>
 DATA_DIR=${DATA_DIR:-data/$TASK}        # SPLIT_SEED=N (default: SEED) draws another validation split when it is prepared
 CLEAN=${CLEAN:-}                        # e.g. "--drop_suspects_above 0.9 --merge_conflicting_duplicates majority": train on a cleaned training split (README "Data audit")
+REVIEW=${REVIEW:-}                      # 1: train on the decisions of the review page (app.py --review DATA_DIR) in DATA_DIR/review_log.jsonl (docs/review.md)
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (textclf/tasks.py); "keyword,text" also works for tweets
 # experiments/<task>-<model>[-decoupled]; ag_news runs are named agnews-<model>.
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/${TASK//_/}-$(basename "$MODEL")$(if [ "$TRAINER" = decoupled ]; then echo -decoupled; fi)}
@@ -40,5 +42,5 @@ OUTPUT_DIR=${OUTPUT_DIR:-experiments/${TASK//_/}-$(basename "$MODEL")$(if [ "$TR
 # Every setting a run is made with, printed at its start and written into its report.md (textclf/runs/folder.py).
 SCRIPT_SETTINGS=(TASK MODEL EPOCHS LR BATCH_SIZE WARMUP_STEPS MAX_SEQ_LENGTH TRUNCATION_TAIL_TOKENS MAX_TRAIN_SAMPLES
   MAX_EVAL_SAMPLES FREEZE_LOWER_LAYERS TRAINER LAUNCHER SEED PRECISION OPTIM SAMPLING EVAL_BATCH_SIZE EVAL_STRATEGY
-  LOGGING_STEPS SAVE_STRATEGY SAVE_EVERY_MINUTES OVERWRITE CALIBRATE TUNE_THRESHOLD RAW_DIR DATA_DIR CLEAN TEXT_COLUMNS
-  OUTPUT_DIR)
+  LOGGING_STEPS SAVE_STRATEGY SAVE_EVERY_MINUTES OVERWRITE CALIBRATE TUNE_THRESHOLD PREDICT_WITH RAW_DIR DATA_DIR CLEAN REVIEW
+  TEXT_COLUMNS OUTPUT_DIR)

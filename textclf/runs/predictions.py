@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import numpy as np
 
 from textclf.problem_types import REGRESSION, SINGLE_LABEL, prediction_names
 from textclf.runs.calibration import Calibration
-from textclf.runs.folder import PREDICT_RESULTS, TEST_PREDICTIONS, RunInfo
+from textclf.runs.folder import ALL_RESULTS, PREDICT_RESULTS, TEST_METRICS, TEST_PREDICTIONS, RunInfo, read_optional_json
+
+logger = logging.getLogger(__name__)
 
 ID_COLUMN = "id"
 
@@ -66,10 +69,10 @@ def format_label(value) -> str:
     return "|".join(value) if isinstance(value, list) else str(value)
 
 
-def write_test_predictions(run_dir: Path, batch_output: Path) -> int:
+def write_test_predictions(run_dir: Path, batch_output: Path, test_file: str) -> int:
     """The run's test prediction files (predictions.csv, predict_results.txt) from predict.py's output on
-    its test file, as run_classification.py --do_predict writes them: scored (a `label` column) when every
-    row of the test file has a label. Returns the rows written."""
+    `test_file`, as run_classification.py --do_predict writes them: scored (a `label` column) when every
+    row has a label; run_info.json records the test file. Returns the rows written."""
     import pandas as pd  # here: run_classification.py imports this module, and needs no pandas
 
     info = RunInfo.read(run_dir)
@@ -86,4 +89,26 @@ def write_test_predictions(run_dir: Path, batch_output: Path) -> int:
     write_prediction_table(str(Path(run_dir) / TEST_PREDICTIONS), names, probabilities, info.problem_type, id2label,
                            ids=ids, references=references)
     write_predict_results(str(Path(run_dir) / PREDICT_RESULTS), names, info.problem_type)
+    info.data["test"] = {"file": test_file, "rows": len(names)}
+    info.write(run_dir)
     return len(names)
+
+
+def write_test_results(run_dir: Path, seconds: float) -> None:
+    """Upstream's test_results.json, merged into all_results.json, as the Trainer's save_metrics("test") writes
+    them, from the test metrics of the run's report (test_metrics.json, written where the test split is scored)."""
+    import json
+
+    metrics = read_optional_json(Path(run_dir) / TEST_METRICS)
+    if not metrics:
+        return
+    info = RunInfo.read(run_dir)
+    results = {f"test_{name}": value for name, value in metrics.items()
+               if isinstance(value, (int, float)) and name != "rows"}
+    results |= {"test_samples": metrics["rows"], "test_runtime": round(seconds, 4),
+                "test_samples_per_second": round(metrics["rows"] / seconds, 3)}
+    if f"test_{info.metric}" not in results:
+        logger.warning("%s: the run's metric %r is not among the test metrics", run_dir, info.metric)
+    for name, content in (("test_results.json", results),
+                          (ALL_RESULTS, read_optional_json(Path(run_dir) / ALL_RESULTS) | results)):
+        (Path(run_dir) / name).write_text(json.dumps(content, indent=4, sort_keys=True) + "\n", encoding="utf-8")

@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,27 +85,11 @@ def texts_of(table: pd.DataFrame, text_columns: list[str], delimiter: str = " ")
 
 
 def predict_texts(predictor: Predictor, texts: list[str], workers: int = 1, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Probabilities of `texts`, NaN for empty ones, computed by `workers` threads side by side.
-
-    Each thread runs one-core ONNX Runtime sessions (predict_proba's share_cores), the fastest way to
-    use every core found so far (bench/serve_load.py, bench/batch_predict.py); rows are dealt out in
-    turn, so each thread gets texts of every length.
-    """
+    """Probabilities of `texts`, NaN for empty ones, on `workers` one-core sessions side by side."""
     probabilities = np.full((len(texts), len(predictor.labels)), np.nan, dtype=np.float32)
-    rows = np.array([i for i, text in enumerate(texts) if text.strip()], dtype=np.int64)
-    if not len(rows):
-        return probabilities
-    parts = [rows[worker::workers] for worker in range(workers) if len(rows[worker::workers])]
-
-    def predict_part(part: np.ndarray) -> np.ndarray:
-        return predictor.predict_proba([texts[i] for i in part], batch_size=batch_size, share_cores=True)
-
-    if len(parts) == 1:
-        probabilities[parts[0]] = predict_part(parts[0])
-        return probabilities
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        for part, part_probabilities in zip(parts, pool.map(predict_part, parts)):
-            probabilities[part] = part_probabilities
+    rows = [i for i, text in enumerate(texts) if text.strip()]
+    if rows:
+        probabilities[rows] = predictor.predict_proba_on_every_core([texts[i] for i in rows], workers, batch_size)
     return probabilities
 
 

@@ -27,6 +27,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,6 +45,11 @@ from textclf.tokenization import tokenize
 logger = logging.getLogger(__name__)
 
 
+def available_cores() -> int:
+    """The CPUs this process may run on (a restricted CPU set counts, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def configure_torch_threads() -> None:
     """At most one intra-op thread per CPU this process may use, unless the user chose (OMP_NUM_THREADS).
 
@@ -52,9 +58,8 @@ def configure_torch_threads() -> None:
     """
     if os.environ.get("OMP_NUM_THREADS"):
         return
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if torch.get_num_threads() > available:
-        torch.set_num_threads(available)
+    if torch.get_num_threads() > available_cores():
+        torch.set_num_threads(available_cores())
 
 
 def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
@@ -469,9 +474,31 @@ class Predictor:
                    check["int8_accuracy"], check["rows"], check["fp32_accuracy"], "onnx-int8" if kept else "onnx")
         return self if kept else unquantized()
 
+    def predict_proba_on_every_core(self, texts: list[str], workers: int | None = None,
+                                    batch_size: int = 16) -> np.ndarray:
+        """predict_proba's probabilities, computed by `workers` threads (default: one per core) side by side.
+
+        Each thread runs one-core ONNX Runtime sessions (share_cores), the fastest way found to use
+        every core (bench/serve_load.py, bench/batch_predict.py: one session's threads over both cores
+        wait for each other); rows are dealt out in turn, so each thread gets texts of every length.
+        """
+        workers = workers or available_cores()
+        parts = [part for part in (np.arange(len(texts))[worker::workers] for worker in range(workers)) if len(part)]
+        if len(parts) <= 1:
+            return self.predict_proba(texts, batch_size=batch_size, share_cores=True)
+        probabilities = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+
+        def predict_part(part: np.ndarray) -> np.ndarray:
+            return self.predict_proba([texts[i] for i in part], batch_size=batch_size, share_cores=True)
+
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            for part, part_probabilities in zip(parts, pool.map(predict_part, parts)):
+                probabilities[part] = part_probabilities
+        return probabilities
+
     def accuracy(self, texts: list[str], labels: list[str]) -> float:
         """The share of `texts` whose predicted class is their label (class names)."""
-        predicted = self.predicted_ids(self.predict_proba(texts))
+        predicted = self.predicted_ids(self.predict_proba_on_every_core(texts))
         return float(np.mean([self.labels[i] == label for i, label in zip(predicted, labels)]))
 
     def predicted_ids(self, probabilities: np.ndarray) -> np.ndarray:
