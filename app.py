@@ -35,9 +35,10 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from textclf import INTERRUPTED_EXIT_CODE, UserInputError, exit_code_of  # noqa: E402
-from textclf.problem_types import MULTI_LABEL, REGRESSION  # noqa: E402
+from textclf.problem_types import REGRESSION  # noqa: E402
 from textclf.runs.calibration import Calibration  # noqa: E402
 from textclf.runs.folder import RunInfo, example_texts, finished_runs, read_validation_metrics, resolve_run  # noqa: E402
+from textclf.serving.batch import prediction_table, texts_of  # noqa: E402
 from textclf.serving.explain import explain  # noqa: E402
 from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
 
@@ -221,35 +222,23 @@ def classify_csv(
     registry: RunRegistry, output_dir: Path, path: str | None, column: str | None, run_name: str,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[str, pd.DataFrame]:
-    """The uploaded table with `prediction` and one `prob_<label>` column per class appended."""
+    """The uploaded table with `prediction` and one `prob_<label>` column per class appended: the
+    table predict.py writes (textclf.serving.batch), formula-like cells neutralised."""
     if not path:
         raise gr.Error("Upload a CSV file first.")
     table = read_uploaded_csv(path)
     if column not in table.columns:
         raise gr.Error(f"Choose the text column: one of {', '.join(map(str, table.columns))}.")
     predictor = predictor_or_error(registry, run_name)
-    texts = table[column].fillna("").astype(str)
-    # Empty cells get no prediction rather than the model's guess for an empty string.
-    rows = [i for i, text in enumerate(texts) if text.strip()]
-    probabilities = pd.DataFrame(index=table.index, columns=[f"prob_{label}" for label in predictor.labels], dtype=float)
-    for start in progress.tqdm(range(0, len(rows), CSV_CHUNK_ROWS), desc="Classifying"):
-        chunk = rows[start:start + CSV_CHUNK_ROWS]
-        probabilities.iloc[chunk] = predictor.predict_proba(texts.iloc[chunk].tolist())
-    table["prediction"] = [prediction_name(scores, predictor) for scores in probabilities.to_numpy()]
-    table = pd.concat([table, probabilities.round(6)], axis=1)
+    parts = []
+    for start in progress.tqdm(range(0, len(table), CSV_CHUNK_ROWS), desc="Classifying"):
+        chunk = table.iloc[start:start + CSV_CHUNK_ROWS]
+        parts.append(prediction_table(predictor, chunk, texts_of(chunk, [column])))
+    table = pd.concat(parts, ignore_index=True)
     result = output_dir / uuid.uuid4().hex / f"{Path(path).stem}-predictions.csv"
     result.parent.mkdir(parents=True)
     table.to_csv(result, index=False)
     return str(result), table.head(20)
-
-
-def prediction_name(scores, predictor: Predictor) -> str:
-    """The most probable class; for multi-label, every class at 0.5 or more, joined with `|`."""
-    if pd.isna(scores).any():
-        return ""
-    if predictor.problem_type == MULTI_LABEL:
-        return "|".join(label for label, score in zip(predictor.labels, scores) if score >= 0.5)
-    return predictor.labels[int(predictor.predicted_ids(scores[None])[0])]
 
 
 def switch_run(registry: RunRegistry, name: str) -> tuple[str, gr.Dataset, dict, None]:
@@ -259,12 +248,16 @@ def switch_run(registry: RunRegistry, name: str) -> tuple[str, gr.Dataset, dict,
     return describe_run(registry, name), examples, {}, None
 
 
-def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
+def build_demo(registry: RunRegistry, initial_run: str, review_dir: Path | None = None) -> gr.Blocks:
     output_dir = Path(tempfile.mkdtemp(prefix="textclf-demo-"))
     with gr.Blocks(title="Text classification demo", analytics_enabled=False) as demo:
         gr.Markdown("# Text classification demo\nType a text and see how the fine-tuned model classifies it.")
         run_choice = gr.Dropdown(choices=list(registry.runs), value=initial_run, label="Run", elem_id="run-choice")
         details = gr.Markdown(describe_run(registry, initial_run), elem_id="run-details")
+        if review_dir is not None:  # --review: off by default, a public demo must not let visitors edit labels
+            from textclf.audit.review_page import build_review_tab
+
+            build_review_tab(demo, review_dir, registry.predictor, run_choice)
         with gr.Tab("Text"):
             with gr.Row():
                 with gr.Column():
@@ -323,12 +316,13 @@ def build_demo(registry: RunRegistry, initial_run: str) -> gr.Blocks:
 
 
 def create_app(run: str | Path | None = None, experiments_dir: Path = APP_DIR / "experiments",
-               variant: str = SERVING_VARIANT) -> gr.Blocks:
-    """The demo for `run` (default: the newest finished run in `experiments_dir`), its model loaded."""
+               variant: str = SERVING_VARIANT, review: Path | None = None) -> gr.Blocks:
+    """The demo for `run` (default: the newest finished run in `experiments_dir`), its model loaded; with
+    `review`, a data folder, also the review of its audit's suspects (textclf.audit.review_page)."""
     run_dir = resolve_run(run, experiments_dir)
     registry = RunRegistry(experiments_dir, first_run=run_dir, variant=variant)
     registry.predictor(run_dir.name)  # load the model at start-up, not on the first visitor's click
-    return build_demo(registry, run_dir.name)
+    return build_demo(registry, run_dir.name, review)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -345,13 +339,16 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--variant", choices=VARIANTS, default=SERVING_VARIANT,
                         help="how the model runs (default: %(default)s, the fastest that keeps the accuracy; fp32 is the "
                              "PyTorch model as trained; see bench/RESULTS.md)")
+    parser.add_argument("--review", type=Path, metavar="DATA_DIR",
+                        help="also review the suspected label errors of this prepared folder's audit (python "
+                             "audit_data.py DATA_DIR first); decisions go to DATA_DIR/review_log.jsonl (docs/review.md)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    code = exit_code_of(lambda: create_app(arguments.run, arguments.experiments_dir, arguments.variant).launch(
+    code = exit_code_of(lambda: create_app(arguments.run, arguments.experiments_dir, arguments.variant, arguments.review).launch(
         server_name=arguments.host, server_port=arguments.port, ssr_mode=False
     ))
     # Serving stops only on Ctrl-C, which Gradio reports in one line ("Keyboard interruption ...").

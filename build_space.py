@@ -55,6 +55,8 @@ APP = "app.py"
 LEFT_OUT_OF_SPACE = {
     "textclf.runs.data_files": "reads the run's validation file back; a Space carries no data, so the Predictor serves the "
                           "unquantized ONNX export without the int8 accuracy check that needs it",
+    "textclf.audit.review_page": "the review page (app.py --review) edits a data folder's labels; a Space carries no data, "
+                                 "and a public page must not let visitors edit labels",
 }
 RUN_FILES = (
     CONFIG, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",

@@ -374,14 +374,16 @@ def test_api_classifies_a_csv_file(client, tmp_path):
     import app
     from gradio_client import handle_file
 
-    rows = [{"id": 1, "tweet": "good team"}, {"id": 2, "tweet": ""}, {"id": 3, "tweet": "awful storm"}]
+    rows = [{"id": 1, "tweet": "good team"}, {"id": 2, "tweet": ""}, {"id": 3, "tweet": "awful storm"},
+            {"id": 4, "tweet": '=HYPERLINK("http://x.example","storm")'}]
     upload = write_csv(tmp_path / "tweets.csv", rows)
     assert app.csv_columns(str(upload)).value == "tweet"  # what the page preselects after the upload
     path, _preview = client.predict(handle_file(str(upload)), "tweet", RUN_NAME, api_name="/predict_csv")
     table = pd.read_csv(path)
     assert list(table.columns) == ["id", "tweet", "prediction", "prob_negative", "prob_positive"]
-    assert table["id"].tolist() == [1, 2, 3]
-    assert table["prediction"].fillna("").tolist() == ["positive", "", "negative"]
+    assert table["id"].tolist() == [1, 2, 3, 4]
+    assert table["prediction"].fillna("").tolist()[:3] == ["positive", "", "negative"]
+    assert table["tweet"][3] == '\'=HYPERLINK("http://x.example","storm")'  # a spreadsheet shows it, never runs it (OWASP)
     np.testing.assert_allclose(table[["prob_negative", "prob_positive"]].iloc[[0, 2]].sum(axis=1), 1, atol=1e-5)
 
 
@@ -400,6 +402,7 @@ def test_label_and_csv_follow_the_runs_decision_threshold(tiny_run, tmp_path):
     from scipy.special import softmax
 
     from textclf.runs.calibration import write_calibration
+    from textclf.serving.batch import prediction_name
     from textclf.serving.predictor import Predictor
 
     run_dir = shutil.copytree(tiny_run, tmp_path / "experiments" / "thresholded")
@@ -412,7 +415,7 @@ def test_label_and_csv_follow_the_runs_decision_threshold(tiny_run, tmp_path):
     assert list(scores) == ["negative", "positive"]  # most probable first
     plain = Predictor.from_run(tiny_run).predict_proba(["awful storm, sad news"])  # the run without calibration
     np.testing.assert_allclose(predictor.predict_proba(["awful storm, sad news"]), softmax(np.log(plain) / 2, axis=1), atol=1e-5)
-    assert app.prediction_name(np.array([0.99, 0.01]), predictor) == "positive"
+    assert prediction_name(np.array([0.99, 0.01]), predictor) == "positive"  # the CSV tab's and predict.py's column
     assert "`positive` predicted from P >= 0.00" in app.describe_run(registry, "thresholded")
     assert "temperature-scaled (T = 2.00)" in app.describe_run(registry, "thresholded")
 

@@ -114,3 +114,20 @@ def test_single_requests_and_batches_are_timed_in_rounds_the_variants_taking_tur
                 for name in ("a", "b")]
     assert [len(seconds) for seconds in serve_latency.time_batches(variants, requests, rounds=3)] == [3, 3]
     assert batches == [("a", requests), ("b", requests), ("b", requests), ("a", requests), ("a", requests), ("b", requests)]
+
+
+def test_batch_predict_quick_mode_reports_its_figures(tmp_path, tiny_model):
+    from test_app import write_tiny_run
+
+    run_dir = write_tiny_run(tmp_path / "project", tiny_model)
+    results = tmp_path / "RESULTS.md"
+    command = [sys.executable, str(REPO_ROOT / "bench/batch_predict.py"), "--quick", "--run", str(run_dir),
+               "--work_dir", str(tmp_path / "work"), "--results", str(results)]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    section = results.read_text().split("## Batch prediction (--quick)\n")[1]
+    for figure in ("| (a) | run_classification.py --do_predict", "| (b) | predict.py", "| (c) | predict.py --workers 1",
+                   "x run_classification's rows/s (target >= 3x)", "labels equal on", "x from one core to",
+                   "peak memory of (b) on 3,000 generated rows", "3,000 rows written", "Measured matmul peak"):
+        assert figure in section, figure

@@ -12,11 +12,12 @@ from conftest import REPO_ROOT
 from textclf.tasks import TASKS
 
 SETTINGS = REPO_ROOT / "scripts" / "lib" / "settings.sh"
-# What a task script may set: the hyperparameters a user edits for that task, and EVAL_STRATEGY, which IMDB
-# sets for itself (one epoch: a score after each epoch would repeat the final one).
+# What a task script may set: the hyperparameters a user edits for that task, and the shared settings a task
+# overrides for itself: IMDB's EVAL_STRATEGY (one epoch: a score after each epoch would repeat the final one)
+# and PREDICT_WITH (25,000 test reviews: predict.py on every core).
 TASK_HYPERPARAMETERS = {"TASK", "MODEL", "EPOCHS", "LR", "BATCH_SIZE", "WARMUP_STEPS", "MAX_SEQ_LENGTH",
                         "TRUNCATION_TAIL_TOKENS", "MAX_TRAIN_SAMPLES", "MAX_EVAL_SAMPLES", "FREEZE_LOWER_LAYERS"}
-TASK_OVERRIDES = {"EVAL_STRATEGY"}
+TASK_OVERRIDES = {"EVAL_STRATEGY", "PREDICT_WITH"}
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from textclf import UserInputError, exit_code_of
-from textclf.problem_types import MULTI_LABEL, REGRESSION
+from textclf.audit.review import CHANGE, CHANGES_FILE, DROP, LOG_FILE, count_decisions, load_review_data, read_log
+from textclf.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textclf.reports.analysis import analysis_section
 from textclf.runs.calibration import Calibration
 from textclf.runs.folder import (
@@ -28,9 +29,11 @@ from textclf.runs.folder import (
     TEST_PREDICTIONS,
     TRAINER_STATE,
     RunInfo,
+    find_data_file,
     read_optional_json,
     write_json_atomically,
 )
+from textclf.runs.data_files import label_value
 from textclf.runs.scores import probability_scores
 from textclf.tasks import TASKS
 
@@ -207,7 +210,7 @@ def metrics_section(split: str, metrics: dict, data: dict) -> list[str]:
 
 
 def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has_curves: bool,
-                  analysis: list[str] = ()) -> str:
+                  analysis: list[str] = (), reviewed: list[str] = ()) -> str:
     lines = [f"# Run report: {run_dir.name}", ""]
     trained = "Fine-tuned" if info.fine_tuned else "Trained"  # baselines are trained from scratch
     summary = f"{trained} **{info.model}** ({info.parameters:,} parameters) for {info.problem_type.replace('_', ' ')}"
@@ -232,6 +235,8 @@ def render_report(run_dir: Path, info: RunInfo, scores: dict, results: dict, has
     for split, metrics in scores.items():
         if metrics:
             lines += metrics_section(split, metrics, info.data)
+        if split == "validation":
+            lines += reviewed
     if has_curves:
         lines += ["## Learning curves", "", f"![learning curves]({LEARNING_CURVES})", ""]
     lines += analysis
@@ -280,6 +285,60 @@ def score_predictions(run_dir: Path, table_name: str, split: str, problem_type: 
     return metrics
 
 
+def rescore_on_reviewed_labels(info: RunInfo, table: pd.DataFrame, data_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """eval_predictions.csv with the labels of the review log in `data_dir` (textclf.audit.review): changed rows
+    relabelled, dropped rows left out; and each scored row's decision ("" where none).
+
+    The table's rows are the validation file's first rows, in order (as textclf.runs.data_files reads them);
+    a UserInputError says when they no longer are.
+    """
+    review = load_review_data(data_dir)
+    latest = read_log(review.log_path).latest()
+    rows = review.rows[review.rows["split"] == "validation"].head(len(table))
+
+    def name(value: str) -> str:
+        return info.class_names.get(label_value(value), label_value(value))
+
+    if len(rows) < len(table) or [name(value) for value in rows["label"]] != table["label"].astype(str).tolist():
+        raise UserInputError(f"the validation rows of {data_dir} no longer match {EVAL_PREDICTIONS}")
+    decisions = [latest[row_id] if row_id in latest else None for row_id in rows["row_id"]]
+    labels = [name(decision.new_label) if decision and decision.decision == CHANGE else label
+              for decision, label in zip(decisions, table["label"].astype(str))]
+    kept = [not (decision and decision.decision == DROP) for decision in decisions]
+    if not any(kept):
+        raise UserInputError("the review drops every scored validation row")
+    return table.assign(label=labels)[kept], [decision.decision if decision else "" for decision in decisions]
+
+
+def reviewed_validation_section(run_dir: Path, info: RunInfo, table: pd.DataFrame, metrics: dict) -> list[str]:
+    """The validation scores on the original labels and, beside them, on the labels a person reviewed, where a
+    review log lies beside the validation file; never applied silently, so both are shown."""
+    validation_file = find_data_file(info.data_file("validation"), run_dir)
+    if info.problem_type != SINGLE_LABEL or validation_file is None or not (validation_file.parent / LOG_FILE).is_file():
+        return []
+    data_dir = validation_file.parent
+    lines = ["## Validation on the reviewed labels", ""]
+    try:
+        reviewed, decisions = rescore_on_reviewed_labels(info, table, data_dir)
+    except UserInputError as error:
+        return lines + [f"Not rescored: {error}.", ""]
+    rescored = validation_metrics(reviewed, SINGLE_LABEL, info.labels or [])
+    names = {"accuracy": "accuracy", "macro_f1": "macro F1", "positive_f1": f"F1 of `{metrics.get('positive_class')}`"}
+    rows = [["rows", f"{len(table):,}", f"{len(reviewed):,}"]]
+    rows += [[title, metrics[key], rescored[key]] for key, title in names.items() if key in metrics]
+    train_dir = Path(info.data_file("train") or "").parent
+    trained = (f"on the reviewed training split (`{train_dir}`, its rows changed and dropped in {CHANGES_FILE})"
+               if (train_dir / CHANGES_FILE).is_file() else
+               "on the training split as labelled (`REVIEW=1` trains on the review's corrections, docs/review.md)")
+    return lines + [
+        f"The review log `{data_dir / LOG_FILE}` decides {len(table) - decisions.count('')} of the {len(table):,} scored "
+        f"validation rows ({count_decisions(decisions)}; a row's last decision counts). The files keep the original labels; here "
+        "changed rows are scored on their new label and dropped rows are left out. "
+        f"The model was trained {trained}.", "",
+        markdown_table(["metric", "original labels", "reviewed labels"], rows), "",
+    ]
+
+
 def read_prediction_table(path: Path) -> pd.DataFrame:
     """eval_predictions.csv or predictions.csv: labels and predictions as written, probabilities as numbers."""
     return pd.read_csv(path, dtype={"label": str, "prediction": str}, keep_default_na=False)
@@ -300,11 +359,13 @@ def write_run_report(run_dir: str | Path) -> Path:
     has_curves = plot_learning_curves(state, results, f"eval_{info.metric}", run_dir / LEARNING_CURVES)
     if (run_dir / TEST_PREDICTIONS).exists():
         write_submission(run_dir, info.label_column, info.class_names)
-    analysis = []
+    analysis, reviewed = [], []
     if scores["validation"]:
-        analysis = analysis_section(run_dir, info, read_prediction_table(run_dir / EVAL_PREDICTIONS), scores["validation"])
+        table = read_prediction_table(run_dir / EVAL_PREDICTIONS)
+        analysis = analysis_section(run_dir, info, table, scores["validation"])
+        reviewed = reviewed_validation_section(run_dir, info, table, scores["validation"])
     report = run_dir / REPORT
-    report.write_text(render_report(run_dir, info, scores, results, has_curves, analysis), encoding="utf-8")
+    report.write_text(render_report(run_dir, info, scores, results, has_curves, analysis, reviewed), encoding="utf-8")
     logger.info("Run report written to %s", report)
     return report
 
