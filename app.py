@@ -40,7 +40,7 @@ from textclf.runs.calibration import Calibration  # noqa: E402
 from textclf.runs.folder import RunInfo, example_texts, finished_runs, read_validation_metrics, resolve_run  # noqa: E402
 from textclf.serving.batch import prediction_table, texts_of  # noqa: E402
 from textclf.serving.explain import explain  # noqa: E402
-from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor  # noqa: E402
+from textclf.serving.predictor import ALL_VARIANTS, SERVING_VARIANT, Predictor  # noqa: E402
 
 logger = logging.getLogger("app")
 
@@ -336,7 +336,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help=f"address to listen on (default: $GRADIO_SERVER_NAME, else {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", DEFAULT_PORT),
                         help=f"port (default: $GRADIO_SERVER_PORT, else {DEFAULT_PORT})")
-    parser.add_argument("--variant", choices=VARIANTS, default=SERVING_VARIANT,
+    parser.add_argument("--variant", choices=ALL_VARIANTS, default=SERVING_VARIANT,
                         help="how the model runs (default: %(default)s, the fastest that keeps the accuracy; fp32 is the "
                              "PyTorch model as trained; see bench/RESULTS.md)")
     parser.add_argument("--review", type=Path, metavar="DATA_DIR",

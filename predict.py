@@ -25,7 +25,7 @@ from textclf.runs.folder import BATCH_TEST_OUTPUT, TEST_PREDICTIONS, resolve_run
 from textclf.runs.predictions import write_test_predictions, write_test_results
 from textclf.serving.batch import (BATCH_SIZE, CHUNK_ROWS, BatchJob, check_output, check_readable_text, count_rows,
                                    run_batch, text_columns_for)
-from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor, available_cores
+from textclf.serving.predictor import ALL_VARIANTS, SERVING_VARIANT, Predictor, available_cores
 
 logger = logging.getLogger("predict")
 
@@ -41,7 +41,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="write the run's own test predictions instead (predictions.csv, predict_results.txt, "
                              "submission.csv, test metrics where the input has labels) and rebuild its report")
     parser.add_argument("--text_columns", help="comma-separated text column(s) (default: those the run was trained on)")
-    parser.add_argument("--variant", choices=VARIANTS, default=SERVING_VARIANT,
+    parser.add_argument("--variant", choices=ALL_VARIANTS, default=SERVING_VARIANT,
                         help="how the model runs (default: %(default)s: int8 where it keeps the run's validation accuracy, "
                              "see bench/RESULTS.md)")
     parser.add_argument("--workers", type=int, default=available_cores(),

@@ -37,7 +37,7 @@ from utils_data import SAMPLINGS, collate, eval_batches, in_file_order, load_dat
 from textclf import UserInputError, exit_code_of
 from textclf.data.labels import LABEL, read_class_names
 from textclf.faults import kill_point
-from textclf.hardware import BF16, FP16, FP32, fast_precision, precision_flags
+from textclf.hardware import BF16, FP16, FP32, compute_device, fast_precision, precision_flags
 from textclf.models.offline import enable_offline_mode, hub_model_needs_network, resolve_model_name_or_path
 from textclf.problem_types import SINGLE_LABEL
 from textclf.reports.report import write_run_report
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     model = DecoupledClassifier.from_encoder(source.path, labels, args.pooling, args.dropout, weights)
     if args.freeze_lower_layers is not None:  # no gradients below the first trained layer: cheaper steps
         freeze_lower_layers(model.encoder, args.freeze_lower_layers)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(compute_device())  # a GPU where there is one (textclf.hardware)
     optimizer = model.configure_optimizer(args.learning_rate, args.weight_decay, args.layer_lr_decay,
                                           layer_depths(model.encoder), fused=args.optim == "adamw_torch_fused")
     # With --ema_decay, a copy of the model whose weights follow the trained ones slowly (each step moves

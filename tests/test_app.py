@@ -157,6 +157,31 @@ def test_predictor_returns_probabilities_in_input_order(tiny_run):
     assert predictor.predict_proba([]).shape == (0, 2)
 
 
+def test_the_predictor_serves_where_the_serving_plan_says(tiny_run, monkeypatch, caplog):
+    """textclf.hardware.serving_plan decides (tests/test_hardware.py drives its branches): on this CPU, "half"
+    falls back to fp32; a plan with half precision (a GPU's) casts the PyTorch model and "auto" serves it."""
+    import logging
+
+    from textclf import hardware
+    from textclf.serving import predictor as predictor_module
+    from textclf.serving.predictor import Predictor
+
+    reference = Predictor.from_run(tiny_run, "fp32").predict_proba([TWEET, "awful storm"])
+    with caplog.at_level(logging.WARNING):
+        assert Predictor.from_run(tiny_run, "half").variant == "fp32"  # no GPU here
+    assert "no GPU here" in caplog.text
+
+    half_plan = hardware.ServingPlan("cpu", torch.bfloat16, (hardware.CPU_PROVIDER,))  # the CPU stands in for a GPU
+    monkeypatch.setattr(predictor_module, "serving_plan", lambda: half_plan)
+    monkeypatch.setattr(hardware.ServingPlan, "auto_variant", property(lambda plan: "half"))
+    served = Predictor.from_run(tiny_run, "auto")
+    assert served.variant == "half"
+    weights = served.forward.__closure__  # the model the forward function runs
+    model = next(cell.cell_contents for cell in weights if isinstance(cell.cell_contents, torch.nn.Module))
+    assert next(model.parameters()).dtype == torch.bfloat16
+    np.testing.assert_allclose(served.predict_proba([TWEET, "awful storm"]), reference, atol=0.05)
+
+
 def test_predictor_truncates_long_text_and_reads_any_script(tiny_run):
     from textclf.serving.predictor import Predictor
 

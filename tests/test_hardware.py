@@ -71,3 +71,21 @@ def test_the_scripts_precision_setting_and_the_former_bf16_one():
     for precision, bf16 in (("fp8", ""), ("auto", "maybe"), ("fp16", "true")):
         with pytest.raises(UserInputError):
             hardware.requested_precision(precision, bf16)
+
+
+@pytest.mark.parametrize("cuda, cuda_bf16, onnxruntime_cuda, expected", [
+    (True, True, False, ("cuda", torch.bfloat16, ("CPUExecutionProvider",), "half")),  # an A100/H100, onnxruntime (CPU)
+    (True, False, False, ("cuda", torch.float16, ("CPUExecutionProvider",), "half")),  # a T4: no bf16 units
+    (True, True, True, ("cuda", torch.bfloat16, ("CUDAExecutionProvider", "CPUExecutionProvider"), "onnx")),  # onnxruntime-gpu
+    (False, False, True, ("cpu", None, ("CPUExecutionProvider",), "onnx-int8")),  # a CPU: today's variants
+])
+def test_where_and_how_a_run_serves_on_each_device(monkeypatch, cuda, cuda_bf16, onnxruntime_cuda, expected):
+    import onnxruntime
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: cuda_bf16)
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if onnxruntime_cuda else ["CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: providers)
+    plan = hardware.serving_plan()
+    assert (plan.device, plan.half_dtype, plan.onnx_providers, plan.auto_variant) == expected
+    assert hardware.compute_device() == expected[0]

@@ -1,6 +1,8 @@
-"""What this machine computes fast: decides the precision training runs in, in this one place.
+"""What this machine computes fast: decides the precision training runs in, and where and how a trained
+model serves, in this one place.
 
     python -m textclf.hardware precision    # prints bf16, fp16 or fp32
+    python -m textclf.hardware serving      # where a run's model serves here: device, dtype, ONNX Runtime providers
 
 - A CUDA GPU with bf16 units (Ampere and later: A100, H100, RTX 30xx/40xx): bf16 mixed precision.
 - A CUDA GPU without them (a Colab T4, a V100): fp16 mixed precision with loss scaling (the Trainer's
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -79,6 +82,45 @@ def cpu_bf16_is_fast() -> bool:
     return best[torch.bfloat16] / best[torch.float32] >= BF16_MIN_SPEEDUP
 
 
+def compute_device() -> str:
+    """Where this machine trains and serves: "cuda" on a CUDA GPU, else "cpu". Other accelerators (MPS, XPU)
+    serve on the CPU until measured; the Trainer still trains on them, as transformers decides."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """Where and how a trained run's model answers (the Predictor: the demo, explanations, predict.py)."""
+
+    device: str  # "cuda" or "cpu"
+    half_dtype: torch.dtype | None  # PyTorch's on a GPU: bfloat16 where it has bf16 units, else float16; None on a CPU
+    onnx_providers: tuple[str, ...]  # ONNX Runtime's, best first: CUDA only where onnxruntime-gpu is installed
+
+    @property
+    def auto_variant(self) -> str:
+        """What the Predictor's "auto" serves: on a GPU, the ONNX export on ONNX Runtime's CUDA provider where
+        its package is installed, else PyTorch in half precision ("half"); on a CPU, the int8 export where it
+        keeps the run's accuracy (the Predictor's gate), "onnx-int8"."""
+        if self.device == "cuda":
+            return "onnx" if CUDA_PROVIDER in self.onnx_providers else "half"
+        return "onnx-int8"
+
+
+def serving_plan() -> ServingPlan:
+    """The ServingPlan of this machine."""
+    import onnxruntime
+
+    device = compute_device()
+    if device == "cpu":
+        return ServingPlan("cpu", None, (CPU_PROVIDER,))
+    half = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+    providers = (CUDA_PROVIDER, CPU_PROVIDER) if CUDA_PROVIDER in onnxruntime.get_available_providers() else (CPU_PROVIDER,)
+    return ServingPlan(device, half, providers)
+
+
 def precision_flags(precision: str) -> dict[str, bool]:
     """The Trainer's flags (upstream's --bf16 and --fp16) for a precision."""
     return {"bf16": precision == BF16, "fp16": precision == FP16}
@@ -101,9 +143,15 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subcommands = parser.add_subparsers(dest="question", required=True)
     subcommands.add_parser("precision", help="the precision training runs in here: bf16, fp16 or fp32")
+    subcommands.add_parser("serving", help="where and how a run's model serves here")
     resolve = subcommands.add_parser("resolve", help="the task scripts' PRECISION and former BF16 as one value")
     resolve.add_argument("precision"), resolve.add_argument("bf16", nargs="?", default="")
     arguments = parser.parse_args(argv)
+    if arguments.question == "serving":
+        plan = serving_plan()
+        print(f"device {plan.device}, half precision {plan.half_dtype}, ONNX Runtime providers {', '.join(plan.onnx_providers)}; "
+              f"the Predictor's auto variant: {plan.auto_variant}")
+        return
     print(fast_precision() if arguments.question == "precision" else requested_precision(arguments.precision, arguments.bf16))
 
 

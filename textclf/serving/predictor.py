@@ -36,6 +36,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textclf import UserInputError
+from textclf.hardware import CPU_PROVIDER, ServingPlan, serving_plan
 from textclf.problem_types import REGRESSION, SINGLE_LABEL
 from textclf.runs.calibration import Calibration
 from textclf.runs.folder import EVAL_PREDICTIONS, RunInfo, read_json, write_json_atomically
@@ -75,7 +76,9 @@ def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
 
 
 AUTO = "auto"
-VARIANTS = ("fp32", "int8", "onnx", "onnx-int8", AUTO)
+VARIANTS = ("fp32", "int8", "onnx", "onnx-int8", AUTO)  # what a CPU serves (the benchmarks compare these)
+HALF = "half"  # the PyTorch model in half precision on a GPU (textclf.hardware.ServingPlan); fp32 on a CPU
+ALL_VARIANTS = (*VARIANTS[:-1], HALF, AUTO)
 # The web demo's default: int8 where the run's own validation rows show it costs at most 0.3 point of
 # accuracy. On the tweets run, per-channel int8 weights scored 0.8252 against fp32's 0.8238 (one
 # scale per weight matrix, ONNX Runtime's default, lost 0.53 points) in a third of fp32's time at
@@ -94,7 +97,7 @@ Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
 # the nearest one that can is served instead, and one log line says so. PyTorch's int8 stands in for
 # ONNX Runtime's when there is no ONNX export; where only ONNX Runtime's quantization fails, the
 # unquantized export serves (see cached_onnx_model).
-FALLBACKS = {"int8": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+FALLBACKS = {"int8": "fp32", "onnx": "fp32", "onnx-int8": "int8", HALF: "fp32"}
 # Texts the exports are traced on and then checked on, tokenized by the run's own tokenizer (so each
 # row carries the architecture's special tokens; T5 needs its </s>). Checked on other batch and text
 # lengths than traced, with padding: a graph fixed to one shape, or one that ignores the attention
@@ -125,9 +128,13 @@ def model_input_names(model: torch.nn.Module, tokenizer) -> list[str]:
 
 
 def torch_forward(model: torch.nn.Module) -> Forward:
+    """The model's forward on numpy arrays, on the model's device (a GPU's logits come back to the CPU in float32)."""
+    device = next(model.parameters()).device
+
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
-            return model(**{name: torch.from_numpy(values) for name, values in batch.items()}).logits.float().numpy()
+            inputs = {name: torch.from_numpy(values).to(device) for name, values in batch.items()}
+            return model(**inputs).logits.float().cpu().numpy()
 
     return forward
 
@@ -275,10 +282,17 @@ def validation_rows(run_dir: Path) -> tuple[tuple[list[str], list[str]] | None, 
     return (None, why_not) if texts is None else ((texts, table["label"].tolist()), "")
 
 
-def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str], variant: str) -> Forward:
-    """The forward function of `variant`; raises VariantUnavailable where it cannot be made for this model."""
+def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str], variant: str,
+                    plan: ServingPlan) -> Forward:
+    """The forward function of `variant` where `plan` says; raises VariantUnavailable where it cannot be made
+    for this model or machine. PyTorch's fp32 and half run on the plan's device (a GPU where there is one),
+    int8 on the CPU (PyTorch's dynamic quantization is a CPU kernel), the ONNX exports on the plan's providers."""
     if variant == "fp32":
-        return torch_forward(model)
+        return torch_forward(model.to(plan.device))
+    if variant == HALF:
+        if plan.half_dtype is None:
+            raise VariantUnavailable("no GPU here, and half precision on a CPU is slower than fp32", FALLBACKS[HALF])
+        return torch_forward(model.to(plan.device, plan.half_dtype))
     if variant == "int8":
         try:
             forward = torch_forward(quantize_linear_layers(model))
@@ -286,22 +300,22 @@ def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_name
         except Exception as error:  # an architecture dynamic quantization cannot handle
             raise VariantUnavailable(f"PyTorch cannot quantize it ({reason(error)})", FALLBACKS["int8"]) from error
         return forward
-    return OnnxForward(cached_onnx_model(run_dir, tokenizer, input_names, int8=variant == "onnx-int8"))
+    return OnnxForward(cached_onnx_model(run_dir, tokenizer, input_names, int8=variant == "onnx-int8"), plan.onnx_providers)
 
 
 def nearest_working_variant(run_dir: Path, model: torch.nn.Module, tokenizer, input_names: list[str],
-                            variant: str) -> tuple[Forward, str]:
+                            variant: str, plan: ServingPlan) -> tuple[Forward, str]:
     """The forward function of `variant`, else of the nearest variant that works, and the variant served.
 
     What could not be made is one warning line, never a traceback: a user asking for onnx-int8 gets a
     demo either way.
     """
     try:
-        return variant_forward(run_dir, model, tokenizer, input_names, variant), variant
+        return variant_forward(run_dir, model, tokenizer, input_names, variant, plan), variant
     except VariantUnavailable as unavailable:
         logger.warning("%s: variant %s is not available for this %s model: %s; serving %s instead",
                        run_dir, variant, model.config.model_type, unavailable, unavailable.fallback)
-        return nearest_working_variant(run_dir, model, tokenizer, input_names, unavailable.fallback)
+        return nearest_working_variant(run_dir, model, tokenizer, input_names, unavailable.fallback, plan)
 
 
 def reason(error: Exception) -> str:
@@ -335,8 +349,9 @@ class OnnxForward:
     side do neither.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, providers: tuple[str, ...] = (CPU_PROVIDER,)):
         self.path = path
+        self.providers = list(providers)
         self.session = self._open(threads=torch.get_num_threads())
         self.input_names = [graph_input.name for graph_input in self.session.get_inputs()]
 
@@ -345,7 +360,7 @@ class OnnxForward:
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(self.path), options, providers=self.providers)
 
     @functools.cached_property
     def one_core_session(self):
@@ -402,14 +417,17 @@ class Predictor:
     def from_run(cls, run_dir: str | Path, variant: str = "fp32") -> Predictor:
         """Load a run written by run_classification.py, run by `variant` (one of VARIANTS), or by the
         nearest variant that works where the model cannot be exported or quantized (see FALLBACKS)."""
-        if variant not in VARIANTS:
-            raise UserInputError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+        if variant not in ALL_VARIANTS:
+            raise UserInputError(f"unknown variant {variant!r}; choose one of: {', '.join(ALL_VARIANTS)}")
         run_dir = Path(run_dir)
+        plan = serving_plan()  # a GPU where there is one (textclf.hardware)
         info = RunInfo.read(run_dir)
         if info.problem_type == REGRESSION:
             raise UserInputError(
                 f"{run_dir}: a regression run predicts a score, not classes; serve a classification run"
             )
+        if variant == AUTO and plan.auto_variant != "onnx-int8":  # on a GPU
+            return cls.from_run(run_dir, plan.auto_variant)
         if variant == AUTO:  # where int8 cannot be made by ONNX Runtime, what "onnx" serves
             int8 = cls.from_run(run_dir, "onnx-int8")
             return int8.int8_if_it_keeps_accuracy(run_dir) if int8.variant == "onnx-int8" else cls.from_run(run_dir, "onnx")
@@ -418,7 +436,7 @@ class Predictor:
         model = load_run_model(run_dir)
         model.eval()
         input_names = model_input_names(model, tokenizer)
-        forward, variant = nearest_working_variant(run_dir, model, tokenizer, input_names, variant)
+        forward, variant = nearest_working_variant(run_dir, model, tokenizer, input_names, variant, plan)
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         max_length = min(info.max_seq_length or tokenizer.model_max_length, tokenizer.model_max_length)
         logger.info("Loaded %s (%s, %d labels, max %d tokens, %s)", run_dir, info.model, len(labels), max_length, variant)
@@ -458,7 +476,7 @@ class Predictor:
         @functools.cache  # the unquantized export's session, opened only where it is scored or served
         def unquantized() -> Predictor:
             fp32 = copy.copy(self)
-            fp32.forward, fp32.variant = OnnxForward(run_dir / ONNX_DIR / ONNX_FP32), "onnx"
+            fp32.forward, fp32.variant = OnnxForward(run_dir / ONNX_DIR / ONNX_FP32, self.forward.providers), "onnx"
             fp32._lock = threading.Lock()
             return fp32
 
