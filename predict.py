@@ -23,8 +23,16 @@ from textclf import UserInputError, exit_code_of
 from textclf.reports.report import write_run_report
 from textclf.runs.folder import BATCH_TEST_OUTPUT, TEST_PREDICTIONS, resolve_run
 from textclf.runs.predictions import write_test_predictions, write_test_results
-from textclf.serving.batch import (BATCH_SIZE, CHUNK_ROWS, BatchJob, check_output, check_readable_text, count_rows,
-                                   run_batch, text_columns_for)
+from textclf.serving.batch import (
+    BATCH_SIZE,
+    CHUNK_ROWS,
+    BatchJob,
+    check_output,
+    check_readable_text,
+    count_rows,
+    run_batch,
+    text_columns_for,
+)
 from textclf.serving.predictor import ALL_VARIANTS, SERVING_VARIANT, Predictor, available_cores
 
 logger = logging.getLogger("predict")
