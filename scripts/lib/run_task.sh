@@ -44,11 +44,17 @@ fi
 
 # REVIEW=1: train on a person's decisions about the audit's suspects (app.py --review, docs/review.md): the training
 # rows of the review log changed or dropped in a copy, $DATA_DIR-reviewed; validation and test rows stay as they are.
-# The log stays in the folder that was reviewed (CLEAN trains on a copy of it, $DATA_DIR-clean). Made again each run.
+# The log stays in the folder that was reviewed (CLEAN trains on a copy of it, $DATA_DIR-clean). REVIEW=DIR applies
+# the review of another prepared folder of the same data (rows found by id: scripts/repeat_splits.sh's splits).
 if [ -n "${REVIEW:-}" ]; then
-  if [ "$REVIEW" != 1 ]; then echo "error: REVIEW=$REVIEW: set REVIEW=1 to train on the review log, or leave it empty" >&2; exit 2; fi
-  reviewed_dir=$DATA_DIR
-  if [ -n "${CLEAN:-}" ]; then reviewed_dir=${DATA_DIR%-clean}; fi
+  if [ "$REVIEW" = 1 ]; then
+    reviewed_dir=$DATA_DIR
+    if [ -n "${CLEAN:-}" ]; then reviewed_dir=${DATA_DIR%-clean}; fi
+  elif [ -d "$REVIEW" ]; then
+    reviewed_dir=$REVIEW
+  else
+    echo "error: REVIEW=$REVIEW: set REVIEW=1 (this folder's review log), a reviewed data folder, or leave it empty" >&2; exit 2
+  fi
   echo "Applying the review log $reviewed_dir/review_log.jsonl to the training split of $DATA_DIR into $DATA_DIR-reviewed"
   python -m textclf.audit.review apply "$DATA_DIR" "$DATA_DIR-reviewed" --reviewed_dir "$reviewed_dir"
   DATA_DIR=$DATA_DIR-reviewed

@@ -34,7 +34,7 @@ PREDICT_WITH=${PREDICT_WITH:-run_classification} # or predict.py: the test split
 RAW_DIR=${RAW_DIR:-}                    # the task's raw files; looked for in data/raw/<task>, ../shared/data/<task>
 DATA_DIR=${DATA_DIR:-data/$TASK}        # SPLIT_SEED=N (default: SEED) draws another validation split when it is prepared
 CLEAN=${CLEAN:-}                        # e.g. "--drop_suspects_above 0.9 --merge_conflicting_duplicates majority": train on a cleaned training split (README "Data audit")
-REVIEW=${REVIEW:-}                      # 1: train on the decisions of the review page (app.py --review DATA_DIR) in DATA_DIR/review_log.jsonl (docs/review.md)
+REVIEW=${REVIEW:-}                      # 1: train on the decisions of the review page (app.py --review DATA_DIR) in DATA_DIR/review_log.jsonl (docs/review.md); a folder: that folder's review
 TEXT_COLUMNS=${TEXT_COLUMNS:-}          # empty: the task's (textclf/tasks.py); "keyword,text" also works for tweets
 # experiments/<task>-<model>[-decoupled]; ag_news runs are named agnews-<model>.
 OUTPUT_DIR=${OUTPUT_DIR:-experiments/${TASK//_/}-$(basename "$MODEL")$(if [ "$TRAINER" = decoupled ]; then echo -decoupled; fi)}
