@@ -5,9 +5,10 @@ stages import earlier ones, never the other way):
     models/    pretrained models offline: model lookup, the model zoo
     runs/      the run folder: its files, interrupted runs, predictions, calibration, scores
     training/  arguments, metrics, the Trainer's helpers, resuming, the TF-IDF baseline
-    serving/   the Predictor and token explanations (what a Space carries)
-    audit/     checks of a prepared folder, suspected label errors, cleaning
+    serving/   the Predictor, token explanations (what a Space carries), batch prediction (predict.py)
+    audit/     checks of a prepared folder, suspected label errors, cleaning, the review of suspects
     reports/   what a person reads: report.md, its analysis, audit.md, comparisons, five-split summaries
+    search/    hyperparameter search with Optuna (search.py), confirmed on five splits
 
 and small shared modules here at the top (tasks, tables, problem_types, hardware, ...), which import
 no stage. Everything raises `UserInputError` for problems the user can fix (a missing file, an unknown

@@ -26,6 +26,8 @@ CARVE_FROM_TEST = "--carve_from_test"
 # A prepared data folder (prepare_data.py): one CSV per split, then PROTOCOL.txt, written last.
 PREPARED_SPLITS = ("train", "validation", "test")  # <split>.csv
 PROTOCOL = "PROTOCOL.txt"  # how the folder was made; a folder without it is incomplete
+# Around every task script's defaults (scripts/train_<task>.sh); a task may search more (its search_space).
+DEFAULT_SEARCH_SPACE = "LR=1e-5..2e-4:log EPOCHS=1..3 BATCH_SIZE=16|32 WARMUP_STEPS=0..100"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Task:
     # What training in bf16 rather than fp32 measurably costs on this task, a line of bench/RESULTS.md's
     # tables that each run's report.md repeats beside the precision it trained in; "": not measured.
     precision_cost: str = ""
+    # What search.py varies by default (scripts/search.sh's SPACE; the form: textclf/search/space.py).
+    search_space: str = DEFAULT_SEARCH_SPACE
 
     def describe_comparison_split(self, data_dir: Path | None = None) -> str:
         """What the scored split is; a test split carved from the official test file says so (PROTOCOL.txt)."""
@@ -84,6 +88,9 @@ TASKS = {
             precision_cost=("no measurable F1 (the default recipe on the five splits, two training seeds, 2026-12-07, "
                             "a CPU with bf16 units: fp32 - bf16 = +0.48 +- 0.26 points with seed 42, -0.01 +- 0.39 "
                             "with seed 2); bf16 trains in about 0.75x fp32's time there (bench/RESULTS.md)."),
+            # Tweets fit in 64 tokens; the keyword may help. Up to 3 frozen layers: minilm-l3 has 3.
+            search_space=("LR=1e-5..2e-4:log EPOCHS=1..3 BATCH_SIZE=16|32|64 WARMUP_STEPS=0..100 "
+                          "FREEZE_LOWER_LAYERS=0..3 TEXT_COLUMNS=text|keyword,text"),
         ),
         Task(
             name="imdb",
@@ -97,6 +104,10 @@ TASKS = {
             comparison_split="test",
             comparison_split_description="official test split",
             hub_dataset="imdb",
+            # Long reviews: how much of each to read, and whether its end (the verdict) is kept. Up to 8 of
+            # mpnet-base's 12 layers frozen.
+            search_space=("LR=2e-5..2e-4:log EPOCHS=1..2 BATCH_SIZE=8|16|32 WARMUP_STEPS=0..50 "
+                          "MAX_SEQ_LENGTH=128|192|256 TRUNCATION_TAIL_TOKENS=0|64|120 FREEZE_LOWER_LAYERS=0..8"),
         ),
         Task(
             name="ag_news",
@@ -112,6 +123,7 @@ TASKS = {
             prepare_flags=CARVE_FROM_TEST,
             hub_dataset="ag_news",
             can_carve_from_test=True,
+            search_space="LR=2e-5..3e-4:log EPOCHS=1..3 BATCH_SIZE=16|32|64 WARMUP_STEPS=0..100 MAX_SEQ_LENGTH=64|96|128",
         ),
     )
 }
