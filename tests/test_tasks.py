@@ -51,7 +51,7 @@ def register_new_task(repository) -> set[str]:
     end_of_table = text.index("    )\n}\n")
     tasks.write_text(text[:end_of_table] + NEW_TASK_ENTRY + text[end_of_table:], encoding="utf-8")
     script = (repository / "scripts" / "train_imdb.sh").read_text(encoding="utf-8")
-    script = script.replace("TASK=imdb ", "TASK=sst ").replace("MAX_TRAIN_SAMPLES-4000", "MAX_TRAIN_SAMPLES-")
+    script = script.replace("TASK=imdb ", "TASK=sst ").replace("MAX_TRAIN_SAMPLES-3500", "MAX_TRAIN_SAMPLES-")
     (repository / "scripts" / "train_sst.sh").write_text(script, encoding="utf-8")
     return {"textclf/tasks.py", "scripts/train_sst.sh"}
 
@@ -87,7 +87,9 @@ def test_a_fourth_task_touches_only_the_files_this_page_lists(tmp_path, tiny_mod
     # The task script: prepared, trained, scored on the labelled test file, with the table's class names.
     run = subprocess.run(["bash", "scripts/train_sst.sh"], cwd=repository, capture_output=True, text=True, timeout=600,
                          env=env | {"MODEL": str(tiny_model), "RAW_DIR": str(raw), "EPOCHS": "3", "LR": "2e-3",
-                                    "BATCH_SIZE": "8", "MAX_SEQ_LENGTH": "32", "OUTPUT_DIR": "experiments/sst-tiny"})
+                                    "BATCH_SIZE": "8", "MAX_SEQ_LENGTH": "32", "OUTPUT_DIR": "experiments/sst-tiny",
+                                    # IMDB's defaults freeze 4 layers and keep 120 tail tokens: the tiny model has 2, cut at 32
+                                    "FREEZE_LOWER_LAYERS": "", "TRUNCATION_TAIL_TOKENS": "8"})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "TASK=sst" in run.stdout  # the resolved settings, printed at the start
     run_dir = repository / "experiments" / "sst-tiny"
