@@ -167,7 +167,8 @@ def main() -> None:
 
     large = write_rows(work / "large.csv", texts, args.large_rows)
     large_seconds, peak = peak_memory(predict_command(run_dir, large, work / "large-out.csv", cores), work / "large.log")
-    large_out_rows = sum(1 for _ in open(work / "large-out.csv", encoding="utf-8")) - 1
+    with open(work / "large-out.csv", newline="", encoding="utf-8") as written:  # a tweet may hold a newline
+        large_out_rows = sum(1 for _ in csv.reader(written)) - 1
 
     rate = {t.name: args.rows / t.seconds for t in timings}
     lines = [
@@ -192,7 +193,8 @@ def main() -> None:
         *[f"- ({t.name}) `{' '.join(['python', *[shown(Path(p)) if p.startswith('/') else p for p in t.command[1:]]])}`"
           for t in timings],
         "",
-        f"Reproduce: `python bench/batch_predict.py{' --quick' if args.quick else ''} --run {shown(run_dir)}`",
+        f"Reproduce: `python bench/batch_predict.py{' --quick' if args.quick else ''} --run {shown(run_dir)} "
+        f"--rows {args.rows} --large_rows {args.large_rows} --rounds {args.rounds}`",
     ]
     body = "\n".join(lines)
     print(body)
