@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from textclf import UserInputError, exit_code_of
+from textclf import exit_code_of
 from textclf.reports.report import write_run_report
 from textclf.runs.folder import BATCH_TEST_OUTPUT, TEST_PREDICTIONS, resolve_run
 from textclf.runs.predictions import write_test_predictions, write_test_results
@@ -77,11 +77,7 @@ def predict(arguments: argparse.Namespace) -> None:
     text_columns = text_columns_for(run_dir, arguments.input, chosen)
     # --as_test_split: predict.py's own table first, in the run folder, then the run's prediction files from it.
     output = run_dir / BATCH_TEST_OUTPUT if arguments.as_test_split else arguments.output
-    if arguments.ray:
-        if output.exists() and not arguments.overwrite:
-            raise UserInputError(f"{output}: exists already; pass --overwrite to replace it")
-    else:
-        check_output(output, arguments.overwrite or arguments.as_test_split)
+    check_output(output, arguments.overwrite or arguments.as_test_split, folder=bool(arguments.ray))
     job = BatchJob(str(run_dir), str(arguments.input), str(output), text_columns, arguments.variant, arguments.chunk_rows)
 
     predictor = Predictor.from_run(run_dir, arguments.variant)

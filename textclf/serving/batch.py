@@ -261,11 +261,14 @@ def assemble_output(job: BatchJob, chunks: int) -> None:
     shutil.rmtree(job.partial_dir)
 
 
-def check_output(path: Path, overwrite: bool) -> None:
-    output_format(path)
+def check_output(path: Path, overwrite: bool, folder: bool = False) -> None:
+    """Refuse an output that exists (without `overwrite`), a file named like a folder or the other way, a missing parent.
+    `folder`: the output is a folder of files (predict.py --ray)."""
+    if not folder:
+        output_format(path)
     if path.exists() and not overwrite:
         raise UserInputError(f"{path}: exists already; pass --overwrite to replace it")
-    if path.is_dir():
+    if path.is_dir() and not folder:
         raise UserInputError(f"{path}: is a directory; name the output file")
     if not path.parent.is_dir():
         raise UserInputError(f"{path.parent}: no such directory for the output")

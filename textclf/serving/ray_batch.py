@@ -88,6 +88,10 @@ def predict_on_ray(job: BatchJob, served_variant: str, address: str, actors: int
         rows = sum(len(pd.read_csv(part, usecols=[0])) for part in temporary.glob("*.csv"))
     finally:
         ray.shutdown()
+    if output.is_dir():  # --overwrite: the complete new folder replaces the old one
+        shutil.rmtree(output)
+    elif output.exists():
+        output.unlink()
     os.replace(temporary, output)
     logger.info("Wrote %d rows to %s (%d files)", rows, output, len(list(output.glob("*.csv"))))
     return rows
