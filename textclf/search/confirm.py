@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial
 
 from textclf import INTERRUPTED_EXIT_CODE, REPO_ROOT, UserInputError
 from textclf.reports.splits import finished_seeds, split_scores
+from textclf.runs.folder import ALL_RESULTS, read_optional_json
 from textclf.search.study import SearchPlan
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def run_five_splits(plan: SearchPlan, best: FrozenTrial) -> None:
 @dataclass(frozen=True)
 class FiveSplits:
     scores: dict[str, float]  # split seed -> the task's score on that split's validation rows
+    train_seconds: dict[str, float]  # split seed -> the Trainer's train_runtime (the issue's time budget is training's)
 
     @property
     def mean(self) -> float:
@@ -63,6 +65,10 @@ class FiveSplits:
     @property
     def sd(self) -> float:
         return statistics.stdev(self.scores.values()) if len(self.scores) > 1 else 0.0
+
+    @property
+    def mean_train_seconds(self) -> float | None:
+        return statistics.mean(self.train_seconds.values()) if self.train_seconds else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,12 @@ class Confirmation:
         return abs(self.difference) > self.spread
 
     @property
+    def time_ratio(self) -> float | None:
+        """The best configuration's mean training time over the default's, both measured in this search."""
+        best, default = self.best.mean_train_seconds, self.default.mean_train_seconds
+        return best / default if best is not None and default else None
+
+    @property
     def best_wins(self) -> int:
         """On how many splits the best configuration scored above the default."""
         return sum(self.best.scores[seed] > self.default.scores[seed] for seed in self.best.scores)
@@ -103,8 +115,15 @@ def read_confirmation(search_dir: Path, trial_number: int, metric: str) -> Confi
     if score_name is None:
         logger.warning("No %s in the five-split runs' validation metrics: no confirmation", " or ".join(names))
         return None
-    best, default = (FiveSplits({seed: split_scores(root / f"split{seed}")[score_name] for seed in seeds}) for root in roots)
+    best, default = (FiveSplits({seed: split_scores(root / f"split{seed}")[score_name] for seed in seeds},
+                                train_seconds(root, seeds)) for root in roots)
     return Confirmation(trial_number, score_name, best, default)
+
+
+def train_seconds(root: Path, seeds: list[str]) -> dict[str, float]:
+    """Each split run's training time (all_results.json's train_runtime), where it was recorded."""
+    results = {seed: read_optional_json(root / f"split{seed}" / ALL_RESULTS).get("train_runtime") for seed in seeds}
+    return {seed: seconds for seed, seconds in results.items() if seconds is not None}
 
 
 def finished_split_seeds(root: Path) -> list[str]:

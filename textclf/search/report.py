@@ -146,16 +146,21 @@ def confirmation_section(confirmation: Confirmation | None, plan: SearchPlan) ->
         f"Both trained by the task script on the same {len(seeds)} seeded validation splits (scripts/repeat_splits.sh), "
         f"scored by {confirmation.score_name}:",
         "",
-        "| configuration | mean | sd | " + " | ".join(f"split {seed}" for seed in seeds) + " |",
-        "|---" * (3 + len(seeds)) + "|",
+        "| configuration | mean | sd | " + " | ".join(f"split {seed}" for seed in seeds) + " | training, mean |",
+        "|---" * (4 + len(seeds)) + "|",
     ]
     for label, splits in ((f"best (trial {confirmation.trial_number})", confirmation.best), ("task default", confirmation.default)):
+        seconds = splits.mean_train_seconds
         lines.append(f"| {label} | {splits.mean:.4f} | {splits.sd:.4f} | "
-                     + " | ".join(f"{splits.scores[seed]:.4f}" for seed in seeds) + " |")
+                     + " | ".join(f"{splits.scores[seed]:.4f}" for seed in seeds)
+                     + f" | {'?' if seconds is None else f'{seconds:.0f} s'} |")
     lines += [
         "",
         f"Difference: {points:+.2f} points, {verdict} (the larger standard deviation: {100 * confirmation.spread:.2f} "
         f"points). The best configuration scored above the default on {confirmation.best_wins} of {len(seeds)} splits.",
         "",
     ]
+    if confirmation.time_ratio is not None:
+        lines += [f"Its training took {confirmation.time_ratio:.2f}x the default's (mean over the splits, measured in this "
+                  "search, one after the other on this machine).", ""]
     return lines
