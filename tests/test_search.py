@@ -11,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 from conftest import REPO_ROOT, sentiment_rows, write_csv
 from optuna.trial import TrialState
+from postgres_server import postgres_server
 
 import search
 from textclf import exit_code_of
@@ -70,8 +72,8 @@ def run_search(*arguments: str, timeout: int = 600) -> subprocess.CompletedProce
     return result
 
 
-def load_study(search_dir: Path) -> optuna.Study:
-    return optuna.load_study(study_name=search_dir.name, storage=f"sqlite:///{search_dir / 'study.db'}")
+def load_study(search_dir: Path, storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(study_name=search_dir.name, storage=storage or f"sqlite:///{search_dir / 'study.db'}")
 
 
 def has_weights(run_dir: Path) -> bool:
@@ -109,8 +111,10 @@ BAD_INPUT = {
     "a hub id": (dict(models="bert-base-uncased"), "error: MODELS: 'bert-base-uncased' is not installed here"),
     "a database that cannot be reached": (dict(extra=["--storage", "sqlite:////no/such/folder/study.db"]),
                                           "error: --storage sqlite:////no/such/folder/study.db: cannot use this database"),
-    "a database without its driver": (dict(extra=["--storage", "postgresql://user:secret@127.0.0.1:1/db"]),
-                                      "error: --storage postgresql://user:***@127.0.0.1:1/db: the database driver is not installed"),
+    "a database without its driver": (dict(extra=["--storage", "mysql://user:secret@127.0.0.1:1/db"]),
+                                      "error: --storage mysql://user:***@127.0.0.1:1/db: the database driver is not installed"),
+    "a database server that cannot be reached": (dict(extra=["--storage", "postgresql://user:secret@127.0.0.1:1/db"]),
+                                                 "error: --storage postgresql://user:***@127.0.0.1:1/db: cannot use this database"),
     "no budget": (dict(budget=[]), "error: no budget: give --minutes, --trials or both"),
 }
 
@@ -187,13 +191,14 @@ def test_only_the_best_finished_trial_keeps_its_model(tmp_path):
     assert all((tmp_path / str(number) / "validation_metrics.json").is_file() for number in range(5))
 
 
-def fake_split_runs(root: Path, scores: dict[str, float]) -> None:
+def fake_split_runs(root: Path, scores: dict[str, float], train_seconds: float = 100.0) -> None:
     """What repeat_splits.sh leaves: a finished run and its TF-IDF baseline per split seed."""
     for seed, score in scores.items():
         for run in (root / f"split{seed}", root / f"split{seed}-tfidf"):
             run.mkdir(parents=True)
             (run / "run_info.json").write_text(json.dumps({"finished": True}))
             (run / "validation_metrics.json").write_text(json.dumps({"accuracy": 0.5, "positive_f1": score}))
+        (root / f"split{seed}" / "all_results.json").write_text(json.dumps({"train_runtime": train_seconds}))
 
 
 @pytest.mark.parametrize(("best", "default", "verdict"), [
@@ -202,15 +207,15 @@ def fake_split_runs(root: Path, scores: dict[str, float]) -> None:
     ({"1": 0.83, "2": 0.78, "3": 0.85}, {"1": 0.80, "2": 0.81, "3": 0.79}, "+2.00 points, within the split-to-split spread"),
 ])
 def test_the_confirmation_compares_the_means_with_the_split_to_split_spread(tmp_path, best, default, verdict):
-    fake_split_runs(best_root(tmp_path, 7), best)
+    fake_split_runs(best_root(tmp_path, 7), best, train_seconds=150.0)
     fake_split_runs(tmp_path / DEFAULT_ROOT, {**default, "4": 0.5})  # split 4: the default's only, left out
     (tmp_path / DEFAULT_ROOT / "split9").mkdir()  # started, unfinished: left out
     confirmation = read_confirmation(tmp_path, 7, "f1")
     assert confirmation.score_name == "positive_f1" and list(confirmation.best.scores) == ["1", "2", "3"]
     plan = SearchPlan(TASKS["tweets"], tmp_path, tmp_path, parse_space("", ["minilm-l6"]), {})
     section = "\n".join(confirmation_section(confirmation, plan))
-    assert "| best (trial 7) |" in section and "| task default | 0.8000 | 0.0100 | 0.8000 | 0.8100 | 0.7900 |" in section
-    assert verdict in section
+    assert "| best (trial 7) |" in section and "| task default | 0.8000 | 0.0100 | 0.8000 | 0.8100 | 0.7900 | 100 s |" in section
+    assert verdict in section and "Its training took 1.50x the default's" in section
     assert read_confirmation(tmp_path, 8, "f1") is None  # another best trial: not confirmed yet
 
 
@@ -320,16 +325,29 @@ def test_a_killed_search_resumes_without_repeating_a_finished_trial(tmp_path, ti
     assert "a rerun of trial 1, which a killed worker left unfinished" in (search_dir / "search.md").read_text()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_storage(request) -> Iterator[str | None]:
+    """The study's database: the default SQLite file, or a PostgreSQL server started here (as on many machines)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from test_app import free_port
+
+    with postgres_server(free_port()) as url:
+        yield url
+
+
 @pytest.mark.slow
-def test_two_workers_share_one_study_and_no_trial_runs_twice(tmp_path, tiny_model, prepared):
+def test_two_workers_share_one_study_and_no_trial_runs_twice(tmp_path, tiny_model, prepared, shared_storage):
     search_dir = tmp_path / "search"
-    command = search_command(*search_arguments(tiny_model, prepared, search_dir, "--trials", "3"))
+    storage = ["--storage", shared_storage] if shared_storage else []
+    command = search_command(*search_arguments(tiny_model, prepared, search_dir, "--trials", "3", *storage))
     workers = [subprocess.Popen(command, cwd=REPO_ROOT, env=ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True) for _ in range(2)]
     outputs = [worker.communicate(timeout=600)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], [output[-3000:] for output in outputs]
 
-    trials = load_study(search_dir).trials
+    trials = load_study(search_dir, shared_storage).trials
     # Each stops once the study holds 3 trials; both may have started the last one at the same moment.
     assert 3 <= len(trials) <= 4 and all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in trials)
     assert {trial.user_attrs[WORKER_ATTR].rsplit(":")[-1] for trial in trials} == {str(worker.pid) for worker in workers}

@@ -144,7 +144,7 @@ def open_storage(url: str, heartbeat_seconds: int) -> tuple[optuna.storages.RDBS
             return storage, shown
         except ImportError as error:  # Optuna's words hide which module: its cause names it
             raise UserInputError(f"--storage {shown}: the database driver is not installed ({error.__cause__ or error}); "
-                                 "for PostgreSQL: pip install 'psycopg[binary]'") from None
+                                 "install it into .venv (PostgreSQL's, psycopg, comes with the toolkit)") from None
         except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
             # Workers started at the same moment on a new database both create its tables; the one that comes
             # second fails on what the first wrote, which is there a moment later.
