@@ -88,7 +88,10 @@ def test_two_text_columns_are_joined_as_in_training_and_json_lines_are_read(tiny
 
 
 @pytest.mark.parametrize("case", ["binary", "empty", "missing column", "unfinished run", "output exists", "no rows"])
-def test_bad_input_is_one_error_line_and_leaves_nothing_behind(tiny_run, tmp_path, case):
+def test_bad_input_is_one_error_line_and_leaves_nothing_behind(tiny_run, tmp_path, case, capsys):
+    """In this process (predict.main, as the command calls it): a subprocess each would cost a start of torch."""
+    import predict as predict_command
+
     run_dir, source, output = tiny_run, tmp_path / "in.csv", tmp_path / "out.csv"
     write_csv(source, rows_with_ids(10), ["id", "text", "label"])
     expected = {"binary": "binary file", "empty": "file is empty", "missing column": "missing required column(s) body",
@@ -108,11 +111,12 @@ def test_bad_input_is_one_error_line_and_leaves_nothing_behind(tiny_run, tmp_pat
         output.write_text("keep me")
     elif case == "no rows":
         source.write_text("id,text,label\n")
-    result = predict(str(run_dir), str(source), "--output", str(output), *extra)
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and expected in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
+    returncode = predict_command.main([str(run_dir), str(source), "--output", str(output), *extra])
+    stderr = capsys.readouterr().err
+    assert returncode == 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], stderr
+    assert "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("in.csv", "unfinished")) == (
         ["out.csv"] if case == "output exists" else [])
     if case == "output exists":
