@@ -6,8 +6,8 @@
 #
 # The default beats TF-IDF + logistic regression (0.907 on the official test split) with mpnet-base on
 # 3,500 reviews, cut to their first and last tokens, the test split predicted by predict.py on every
-# core: by hand on 2026-12-01, 0.9256 in 46.5 minutes on a 2-core CPU with bf16 units (bench/RESULTS.md, "IMDB end
-# to end in 45 minutes", eighth session); not yet timed through this script. The former default, MiniLM-L6 (0.874, 13 minutes):
+# core: this script, nothing set, 0.9270 in 29.5 minutes end to end on 2026-12-07 on a 2-core CPU with bf16 units
+# (TF-IDF 0.9068; bench/RESULTS.md, "IMDB's default end to end"). The former default, MiniLM-L6 (0.874, 13 minutes):
 #   MODEL=all-MiniLM-L6-v2 LR=1e-4 MAX_SEQ_LENGTH=256 TRUNCATION_TAIL_TOKENS=0 MAX_TRAIN_SAMPLES=4000 MAX_EVAL_SAMPLES=1000 \
 #     FREEZE_LOWER_LAYERS= WARMUP_STEPS=20 PREDICT_WITH=run_classification bash scripts/train_imdb.sh
 TASK=imdb                               # label column, metric (accuracy), text column: textclf/tasks.py
