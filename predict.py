@@ -50,8 +50,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                              "submission.csv, test metrics where the input has labels) and rebuild its report")
     parser.add_argument("--text_columns", help="comma-separated text column(s) (default: those the run was trained on)")
     parser.add_argument("--variant", choices=ALL_VARIANTS, default=SERVING_VARIANT,
-                        help="how the model runs (default: %(default)s: int8 where it keeps the run's validation accuracy, "
-                             "see bench/RESULTS.md)")
+                        help="how the model runs (default: %(default)s: int8 where it keeps the run's validation accuracy; "
+                             "half: PyTorch in bf16 where the CPU has bf16 units (AMX, AVX512-BF16) or in half precision on a GPU, "
+                             "the labels of the model as trained; see bench/RESULTS.md)")
     parser.add_argument("--workers", type=int, default=available_cores(),
                         help="one-core model sessions side by side (default: every core, %(default)s)")
     parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS,

@@ -158,8 +158,9 @@ def test_predictor_returns_probabilities_in_input_order(tiny_run):
 
 
 def test_the_predictor_serves_where_the_serving_plan_says(tiny_run, monkeypatch, caplog):
-    """textclf.hardware.serving_plan decides (tests/test_hardware.py drives its branches): on this CPU, "half"
-    falls back to fp32; a plan with half precision (a GPU's) casts the PyTorch model and "auto" serves it."""
+    """textclf.hardware.serving_plan decides (tests/test_hardware.py drives its branches): on a CPU without bf16
+    units "half" falls back to fp32; a plan with half precision (a GPU's, or bf16 on a CPU with bf16 units)
+    casts the PyTorch model, and "auto" serves it where the plan says so (on a GPU)."""
     import logging
 
     from textclf import hardware
@@ -167,12 +168,15 @@ def test_the_predictor_serves_where_the_serving_plan_says(tiny_run, monkeypatch,
     from textclf.serving.predictor import Predictor
 
     reference = Predictor.from_run(tiny_run, "fp32").predict_proba([TWEET, "awful storm"])
+    no_bf16_units = hardware.ServingPlan("cpu", None, (hardware.CPU_PROVIDER,))  # whatever this machine's CPU has
+    monkeypatch.setattr(predictor_module, "serving_plan", lambda: no_bf16_units)
     with caplog.at_level(logging.WARNING):
-        assert Predictor.from_run(tiny_run, "half").variant == "fp32"  # no GPU here
-    assert "no GPU here" in caplog.text
+        assert Predictor.from_run(tiny_run, "half").variant == "fp32"
+    assert "no bf16 units" in caplog.text
 
-    half_plan = hardware.ServingPlan("cpu", torch.bfloat16, (hardware.CPU_PROVIDER,))  # the CPU stands in for a GPU
+    half_plan = hardware.ServingPlan("cpu", torch.bfloat16, (hardware.CPU_PROVIDER,))  # a CPU with bf16 units, or a GPU
     monkeypatch.setattr(predictor_module, "serving_plan", lambda: half_plan)
+    assert Predictor.from_run(tiny_run, "half").variant == "half"
     monkeypatch.setattr(hardware.ServingPlan, "auto_variant", property(lambda plan: "half"))
     served = Predictor.from_run(tiny_run, "auto")
     assert served.variant == "half"

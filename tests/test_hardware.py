@@ -73,15 +73,17 @@ def test_the_scripts_precision_setting_and_the_former_bf16_one():
             hardware.requested_precision(precision, bf16)
 
 
-@pytest.mark.parametrize("cuda, cuda_bf16, onnxruntime_cuda, expected", [
-    (True, True, False, ("cuda", torch.bfloat16, ("CPUExecutionProvider",), "half")),  # an A100/H100, onnxruntime (CPU)
-    (True, False, False, ("cuda", torch.float16, ("CPUExecutionProvider",), "half")),  # a T4: no bf16 units
-    (True, True, True, ("cuda", torch.bfloat16, ("CUDAExecutionProvider", "CPUExecutionProvider"), "onnx")),  # onnxruntime-gpu
-    (False, False, True, ("cpu", None, ("CPUExecutionProvider",), "onnx-int8")),  # a CPU: today's variants
+@pytest.mark.parametrize("cuda, cuda_bf16, onnxruntime_cuda, cpu_bf16_units, expected", [
+    (True, True, False, False, ("cuda", torch.bfloat16, ("CPUExecutionProvider",), "half")),  # an A100/H100, onnxruntime (CPU)
+    (True, False, False, True, ("cuda", torch.float16, ("CPUExecutionProvider",), "half")),  # a T4: no bf16 units
+    (True, True, True, False, ("cuda", torch.bfloat16, ("CUDAExecutionProvider", "CPUExecutionProvider"), "onnx")),  # onnxruntime-gpu
+    (False, False, True, False, ("cpu", None, ("CPUExecutionProvider",), "onnx-int8")),  # a CPU that emulates bf16
+    (False, False, True, True, ("cpu", torch.bfloat16, ("CPUExecutionProvider",), "onnx-int8")),  # AMX: "half" when asked
 ])
-def test_where_and_how_a_run_serves_on_each_device(monkeypatch, cuda, cuda_bf16, onnxruntime_cuda, expected):
+def test_where_and_how_a_run_serves_on_each_device(monkeypatch, cuda, cuda_bf16, onnxruntime_cuda, cpu_bf16_units, expected):
     import onnxruntime
 
+    monkeypatch.setattr(hardware, "cpu_has_bf16_units", lambda: cpu_bf16_units)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: cuda_bf16)
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if onnxruntime_cuda else ["CPUExecutionProvider"]
@@ -89,3 +91,15 @@ def test_where_and_how_a_run_serves_on_each_device(monkeypatch, cuda, cuda_bf16,
     plan = hardware.serving_plan()
     assert (plan.device, plan.half_dtype, plan.onnx_providers, plan.auto_variant) == expected
     assert hardware.compute_device() == expected[0]
+
+
+def test_the_serving_plan_probes_the_cpu_once_per_process(monkeypatch):
+    """Every model load asks the plan; the CPU's bf16 probe (about a second of matmuls) runs once."""
+    probes = []
+    monkeypatch.setattr(hardware, "cpu_bf16_is_fast", lambda: probes.append(1) or True)
+    hardware.cpu_has_bf16_units.cache_clear()
+    try:
+        assert hardware.cpu_has_bf16_units() and hardware.cpu_has_bf16_units()
+        assert len(probes) == 1
+    finally:
+        hardware.cpu_has_bf16_units.cache_clear()

@@ -18,6 +18,7 @@ model serves, in this one place.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -82,6 +83,12 @@ def cpu_bf16_is_fast() -> bool:
     return best[torch.bfloat16] / best[torch.float32] >= BF16_MIN_SPEEDUP
 
 
+@functools.cache
+def cpu_has_bf16_units() -> bool:
+    """cpu_bf16_is_fast(), probed once per process: the serving plan asks on every model load."""
+    return cpu_bf16_is_fast()
+
+
 def compute_device() -> str:
     """Where this machine trains and serves: "cuda" on a CUDA GPU, else "cpu". Other accelerators (MPS, XPU)
     serve on the CPU until measured; the Trainer still trains on them, as transformers decides."""
@@ -96,14 +103,19 @@ class ServingPlan:
     """Where and how a trained run's model answers (the Predictor: the demo, explanations, predict.py)."""
 
     device: str  # "cuda" or "cpu"
-    half_dtype: torch.dtype | None  # PyTorch's on a GPU: bfloat16 where it has bf16 units, else float16; None on a CPU
+    # PyTorch's half precision ("half"): on a GPU bfloat16 where it has bf16 units, else float16; on a CPU
+    # bfloat16 where it has bf16 units (cpu_has_bf16_units), else None (emulated bf16 is slower than fp32).
+    half_dtype: torch.dtype | None
     onnx_providers: tuple[str, ...]  # ONNX Runtime's, best first: CUDA only where onnxruntime-gpu is installed
 
     @property
     def auto_variant(self) -> str:
         """What the Predictor's "auto" serves: on a GPU, the ONNX export on ONNX Runtime's CUDA provider where
         its package is installed, else PyTorch in half precision ("half"); on a CPU, the int8 export where it
-        keeps the run's accuracy (the Predictor's gate), "onnx-int8"."""
+        keeps the run's accuracy (the Predictor's gate), "onnx-int8". On a CPU with bf16 units "half" (PyTorch
+        bf16) predicts files about as fast and keeps the fp32 model's labels (99.97% against int8's 98.2% on
+        tweets), but answers one text 2.5x slower (bench/RESULTS.md, "Batch prediction"): chosen with
+        `--variant half`, not by "auto"."""
         if self.device == "cuda":
             return "onnx" if CUDA_PROVIDER in self.onnx_providers else "half"
         return "onnx-int8"
@@ -115,7 +127,7 @@ def serving_plan() -> ServingPlan:
 
     device = compute_device()
     if device == "cpu":
-        return ServingPlan("cpu", None, (CPU_PROVIDER,))
+        return ServingPlan("cpu", torch.bfloat16 if cpu_has_bf16_units() else None, (CPU_PROVIDER,))
     half = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     providers = (CUDA_PROVIDER, CPU_PROVIDER) if CUDA_PROVIDER in onnxruntime.get_available_providers() else (CPU_PROVIDER,)
     return ServingPlan(device, half, providers)

@@ -77,7 +77,7 @@ def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
 
 AUTO = "auto"
 VARIANTS = ("fp32", "int8", "onnx", "onnx-int8", AUTO)  # what a CPU serves (the benchmarks compare these)
-HALF = "half"  # the PyTorch model in half precision on a GPU (textclf.hardware.ServingPlan); fp32 on a CPU
+HALF = "half"  # PyTorch in half precision: on a GPU, or bf16 on a CPU with bf16 units (textclf.hardware.ServingPlan)
 ALL_VARIANTS = (*VARIANTS[:-1], HALF, AUTO)
 # The web demo's default: int8 where the run's own validation rows show it costs at most 0.3 point of
 # accuracy. On the tweets run, per-channel int8 weights scored 0.8252 against fp32's 0.8238 (one
@@ -291,7 +291,8 @@ def variant_forward(run_dir: Path, model: torch.nn.Module, tokenizer, input_name
         return torch_forward(model.to(plan.device))
     if variant == HALF:
         if plan.half_dtype is None:
-            raise VariantUnavailable("no GPU here, and half precision on a CPU is slower than fp32", FALLBACKS[HALF])
+            raise VariantUnavailable("no GPU here, and this CPU has no bf16 units: half precision would be slower "
+                                     "than fp32", FALLBACKS[HALF])
         return torch_forward(model.to(plan.device, plan.half_dtype))
     if variant == "int8":
         try:
