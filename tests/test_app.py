@@ -186,6 +186,33 @@ def test_the_predictor_serves_where_the_serving_plan_says(tiny_run, monkeypatch,
     np.testing.assert_allclose(served.predict_proba([TWEET, "awful storm"]), reference, atol=0.05)
 
 
+def test_every_core_means_side_by_side_sessions_for_onnx_and_torchs_threads_for_pytorch(tiny_run):
+    """predict_proba_on_every_core: an ONNX variant's rows go to one-core sessions in worker threads; a PyTorch
+    variant's stay in the calling thread (torch's own threads use every core; callers would take turns)."""
+    import threading
+
+    from textclf.serving.predictor import Predictor
+
+    texts = [TWEET, "awful storm", "the market", "a long day of rain and wind at the old market"] * 5
+    for variant, side_by_side in (("fp32", False), ("onnx", True)):
+        predictor = Predictor.from_run(tiny_run, variant)
+        threads, forward = set(), predictor.forward
+        inner = forward.on_one_core if side_by_side else forward
+
+        def recorded(batch, inner=inner):
+            threads.add(threading.get_ident())
+            return inner(batch)
+
+        if side_by_side:
+            forward.on_one_core = recorded
+        else:
+            predictor.forward = recorded
+        probabilities = predictor.predict_proba_on_every_core(texts, workers=2, batch_size=4)
+        assert (threading.get_ident() in threads) is not side_by_side, variant
+        assert len(threads) == (2 if side_by_side else 1), variant
+        np.testing.assert_allclose(probabilities, predictor.predict_proba(texts), atol=1e-5)
+
+
 def test_predictor_truncates_long_text_and_reads_any_script(tiny_run):
     from textclf.serving.predictor import Predictor
 

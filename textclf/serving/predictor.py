@@ -500,7 +500,11 @@ class Predictor:
         Each thread runs one-core ONNX Runtime sessions (share_cores), the fastest way found to use
         every core (bench/serve_load.py, bench/batch_predict.py: one session's threads over both cores
         wait for each other); rows are dealt out in turn, so each thread gets texts of every length.
+        A PyTorch variant runs in this thread on torch's threads, one per core: its callers would only
+        take turns at the model.
         """
+        if not isinstance(self.forward, OnnxForward):
+            return self.predict_proba(texts, batch_size=batch_size)
         workers = workers or available_cores()
         parts = [part for part in (np.arange(len(texts))[worker::workers] for worker in range(workers)) if len(part)]
         if len(parts) <= 1:
