@@ -11,7 +11,8 @@ For a finished run (default: experiments/tweets-all-MiniLM-L6-v2, made by
 Variants: `pipeline("text-classification")` as users call it; textclf.serving.predictor.Predictor (what
 app.py uses) in each of its variants: PyTorch fp32, PyTorch int8 (dynamic quantization of the Linear
 layers), ONNX Runtime fp32, ONNX Runtime int8 (per-channel weights), and "auto", the app's default,
-which serves ONNX Runtime int8 where it keeps the run's validation accuracy within 0.3 point.
+which serves ONNX Runtime int8 where it keeps the run's validation accuracy within 0.3 point; and
+"half" (PyTorch bf16) where the serving plan has it (a GPU, or a CPU with bf16 units).
 Then what a token explanation (textclf.serving.explain, the demo's /explain) costs against one prediction of
 the same tweet, for the demo's variant and fp32 (the report's): the target is at most 20x.
 
@@ -35,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from textclf import exit_code_of
+from textclf.hardware import serving_plan
 from textclf.reports.benchmarks import RESULTS_FILE, update_section
 from textclf.runs.folder import TRAIN_COMMAND, RunInfo, find_data_file, is_finished
 from textclf.serving.explain import explain
-from textclf.serving.predictor import SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
+from textclf.serving.predictor import HALF, SERVING_VARIANT, VARIANTS, Predictor, configure_torch_threads
 
 logger = logging.getLogger("serve_latency")
 DEFAULT_RUN = "experiments/tweets-all-MiniLM-L6-v2"
@@ -293,7 +295,8 @@ def main() -> None:
     requests = texts[: args.requests]
     batch = (batch_source * (args.batch_size // max(len(batch_source), 1) + 1))[: args.batch_size]
 
-    variants = [pipeline_variant(run_dir)] + [predictor_variant(run_dir, variant) for variant in VARIANTS]
+    measured = [*VARIANTS, *([HALF] if serving_plan().half_dtype is not None else [])]  # no "half" where it is fp32
+    variants = [pipeline_variant(run_dir)] + [predictor_variant(run_dir, variant) for variant in measured]
     single_seconds = time_single_requests(variants, requests, rounds=min(SINGLE_REQUEST_ROUNDS, len(requests)))
     batch_seconds = time_batches(variants, batch, BATCH_ROUNDS)
     measurements = [measure(variant, single, whole_batch, batch, texts, labels)

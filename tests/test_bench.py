@@ -129,5 +129,30 @@ def test_batch_predict_quick_mode_reports_its_figures(tmp_path, tiny_model):
     section = results.read_text().split("## Batch prediction (--quick)\n")[1]
     for figure in ("| (a) | run_classification.py --do_predict", "| (b) | predict.py", "| (c) | predict.py --workers 1",
                    "x run_classification's rows/s (target >= 3x)", "labels equal on", "x from one core to",
-                   "peak memory of (b) on 3,000 generated rows", "3,000 rows written", "Measured matmul peak"):
+                   "peak memory of (b) on 3,000 generated rows", "3,000 rows written", "Measured matmul peak",
+                   "predict.py's first call on 100 rows took", "made the ONNX exports and the int8 check"):
         assert figure in section, figure
+    from textclf.hardware import serving_plan
+
+    # (d), PyTorch bf16, only where this CPU has bf16 units
+    assert ("| (d) | predict.py --variant half" in section) == (serving_plan().half_dtype is not None)
+    assert ("(d)'s labels equal to (a)'s on" in section) == (serving_plan().half_dtype is not None)
+
+
+def test_int8_agreement_quick_mode_reports_each_way_of_quantizing(tmp_path, tiny_model):
+    from test_app import write_tiny_run
+
+    from textclf.hardware import serving_plan
+
+    run_dir = write_tiny_run(tmp_path / "project", tiny_model)
+    results = tmp_path / "RESULTS.md"
+    command = [sys.executable, str(REPO_ROOT / "bench/int8_agreement.py"), "--quick", "--run", str(run_dir),
+               "--results", str(results)]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    section = results.read_text().split("## int8 agreement (--quick)\n")[1]
+    for row in ("| PyTorch fp32 | the reference", "| shipped |", "| full range |", "| per tensor |", "| matmuls only |",
+                "| FFN output fp32 |", "Measured matmul peak"):
+        assert row in section, row
+    assert ("| half |" in section) == (serving_plan().half_dtype is not None)
+    assert "| PyTorch fp32 | the reference: the model as trained (every core, batches of 64) |" in section
