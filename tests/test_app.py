@@ -167,15 +167,21 @@ def test_the_predictor_serves_where_the_serving_plan_says(tiny_run, monkeypatch,
     from textclf.serving import predictor as predictor_module
     from textclf.serving.predictor import Predictor
 
+    def no_probe():
+        raise AssertionError("the CPU's bf16 probe ran for a variant other than half")
+
+    monkeypatch.setattr(hardware, "cpu_has_bf16_units", no_probe)  # a second of matmuls at every load otherwise
     reference = Predictor.from_run(tiny_run, "fp32").predict_proba([TWEET, "awful storm"])
+    assert Predictor.from_run(tiny_run, "auto").variant in ("onnx-int8", "onnx")
+    monkeypatch.undo()
     no_bf16_units = hardware.ServingPlan("cpu", None, (hardware.CPU_PROVIDER,))  # whatever this machine's CPU has
-    monkeypatch.setattr(predictor_module, "serving_plan", lambda: no_bf16_units)
+    monkeypatch.setattr(predictor_module, "serving_plan", lambda **_: no_bf16_units)
     with caplog.at_level(logging.WARNING):
         assert Predictor.from_run(tiny_run, "half").variant == "fp32"
     assert "no bf16 units" in caplog.text
 
     half_plan = hardware.ServingPlan("cpu", torch.bfloat16, (hardware.CPU_PROVIDER,))  # a CPU with bf16 units, or a GPU
-    monkeypatch.setattr(predictor_module, "serving_plan", lambda: half_plan)
+    monkeypatch.setattr(predictor_module, "serving_plan", lambda **_: half_plan)
     assert Predictor.from_run(tiny_run, "half").variant == "half"
     monkeypatch.setattr(hardware.ServingPlan, "auto_variant", property(lambda plan: "half"))
     served = Predictor.from_run(tiny_run, "auto")

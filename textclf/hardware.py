@@ -114,20 +114,22 @@ class ServingPlan:
         its package is installed, else PyTorch in half precision ("half"); on a CPU, the int8 export where it
         keeps the run's accuracy (the Predictor's gate), "onnx-int8". On a CPU with bf16 units "half" (PyTorch
         bf16) predicts files about as fast and keeps the fp32 model's labels (99.97% against int8's 98.2% on
-        tweets), but answers one text 2.5x slower (bench/RESULTS.md, "Batch prediction"): chosen with
+        tweets), but answers one text 2.5x slower (bench/RESULTS.md, "Batch prediction: what was tried"): chosen with
         `--variant half`, not by "auto"."""
         if self.device == "cuda":
             return "onnx" if CUDA_PROVIDER in self.onnx_providers else "half"
         return "onnx-int8"
 
 
-def serving_plan() -> ServingPlan:
-    """The ServingPlan of this machine."""
+def serving_plan(cpu_half: bool = True) -> ServingPlan:
+    """The ServingPlan of this machine. On a CPU, whether "half" serves there takes the bf16 probe (about a
+    second, more where bf16 is emulated; once per process): `cpu_half=False` skips it where "half" is not
+    asked for, and the plan's half_dtype on a CPU is then None."""
     import onnxruntime
 
     device = compute_device()
     if device == "cpu":
-        return ServingPlan("cpu", torch.bfloat16 if cpu_has_bf16_units() else None, (CPU_PROVIDER,))
+        return ServingPlan("cpu", torch.bfloat16 if cpu_half and cpu_has_bf16_units() else None, (CPU_PROVIDER,))
     half = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     providers = (CUDA_PROVIDER, CPU_PROVIDER) if CUDA_PROVIDER in onnxruntime.get_available_providers() else (CPU_PROVIDER,)
     return ServingPlan(device, half, providers)

@@ -421,7 +421,7 @@ class Predictor:
         if variant not in ALL_VARIANTS:
             raise UserInputError(f"unknown variant {variant!r}; choose one of: {', '.join(ALL_VARIANTS)}")
         run_dir = Path(run_dir)
-        plan = serving_plan()  # a GPU where there is one (textclf.hardware)
+        plan = serving_plan(cpu_half=variant == HALF)  # a GPU where there is one (textclf.hardware); no CPU probe unless asked
         info = RunInfo.read(run_dir)
         if info.problem_type == REGRESSION:
             raise UserInputError(
