@@ -18,11 +18,9 @@ Results go to bench/RESULTS.md (section "int8 agreement").
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,11 +34,10 @@ from textclf.reports.benchmarks import RESULTS_FILE, peak_matmul_flops, shown, u
 from textclf.runs.folder import TRAIN_COMMAND, is_finished
 from textclf.serving.predictor import (
     HALF,
-    ONNX_DIR,
-    ONNX_FP32,
     OnnxForward,
     Predictor,
     available_cores,
+    cached_onnx_model,
     root_logger_records_dropped,
 )
 
@@ -87,13 +84,6 @@ def quantize(fp32: Path, output: Path, options: dict) -> None:
         quantize_dynamic(str(fp32), str(output), **settings)
 
 
-def with_forward(predictor: Predictor, forward, variant: str) -> Predictor:
-    """The same run's Predictor (tokenizer, calibration) with another forward function."""
-    other = copy.copy(predictor)
-    other.forward, other.variant, other._lock = forward, variant, threading.Lock()
-    return other
-
-
 def timed(predictor: Predictor, texts: list[str], workers: int, batch_size: int) -> tuple[float, np.ndarray]:
     """(rows/s, probabilities) after a short warm-up."""
     predictor.predict_proba_on_every_core(texts[:100], workers, batch_size)
@@ -116,15 +106,14 @@ def main() -> None:
     reference = Predictor.from_run(run_dir, "fp32")
     reference_rate, reference_probabilities = timed(reference, texts, 1, 64)
     reference_labels = reference.predicted_ids(reference_probabilities)
-    Predictor.from_run(run_dir, "onnx")  # makes the fp32 export where the run has none
-    fp32_graph = run_dir / ONNX_DIR / ONNX_FP32
+    fp32_graph = cached_onnx_model(run_dir, reference.tokenizer, reference.input_names, int8=False)  # made where missing
     table = [("PyTorch fp32", "the reference: the model as trained (every core, batches of 64)", reference_rate,
               reference_probabilities)]
     with tempfile.TemporaryDirectory(prefix="int8-agreement-") as work:
         for name, what, options in WAYS:
             path = Path(work) / f"{name.replace(' ', '-')}.onnx"
             quantize(fp32_graph, path, options(fp32_graph) if callable(options) else options)
-            rate, probabilities = timed(with_forward(reference, OnnxForward(path), name), texts, cores, 16)
+            rate, probabilities = timed(reference.with_forward(OnnxForward(path), name), texts, cores, 16)
             table.append((name, what, rate, probabilities))
             logger.info("%s: %.1f rows/s", name, rate)
     if serving_plan().half_dtype is not None:

@@ -471,15 +471,19 @@ class Predictor:
             probabilities[rows] = self.calibration.probabilities(logits, self.problem_type)
         return probabilities
 
+    def with_forward(self, forward: Forward, variant: str) -> Predictor:
+        """This run's predictor (tokenizer, labels, calibration) running another forward function: its own
+        lock for the model, the tokenizer's shared."""
+        other = copy.copy(self)
+        other.forward, other.variant, other._lock = forward, variant, threading.Lock()
+        return other
+
     def int8_if_it_keeps_accuracy(self, run_dir: Path) -> Predictor:
         """This onnx-int8 predictor where it scores the run's validation rows within INT8_MAX_ACCURACY_DROP
         of the unquantized export, else a predictor of that export ("onnx")."""
         @functools.cache  # the unquantized export's session, opened only where it is scored or served
         def unquantized() -> Predictor:
-            fp32 = copy.copy(self)
-            fp32.forward, fp32.variant = OnnxForward(run_dir / ONNX_DIR / ONNX_FP32, self.forward.providers), "onnx"
-            fp32._lock = threading.Lock()
-            return fp32
+            return self.with_forward(OnnxForward(run_dir / ONNX_DIR / ONNX_FP32, self.forward.providers), "onnx")
 
         if self.problem_type != SINGLE_LABEL:  # accuracy, the check's measure, is defined for one class a text
             logger.info("%s: serving onnx, not onnx-int8: int8 weights are checked on single-label runs only", run_dir)
